@@ -1,0 +1,94 @@
+"""Checkpoints: written atomically, read safely.
+
+A checkpoint is a dict of tensors and plain containers only (the config as plain dicts, RNG
+states as tensors), so it loads with `torch.load(weights_only=True)`: a file carrying a pickled
+object is refused and nothing in it runs.
+
+Writes go to a temporary file in the same folder, are flushed and fsynced, then renamed over
+the target with `os.replace`: a kill at any moment leaves the previous file whole.
+Layout: checkpoints/step_0000500.pt (the last `keep` of them) and checkpoints/last.pt, a hard
+link to the newest (one write per save, not two).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_cli.errors import CheckpointError
+
+FORMAT = "gan-cli/1"
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_save(state: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def atomic_link(src: Path, dst: Path) -> None:
+    """Make `dst` another name of `src`, replacing `dst` atomically (copy if links fail)."""
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+    except OSError:  # a file system without hard links
+        tmp.unlink(missing_ok=True)
+        atomic_save(load(src), dst)
+        return
+    _fsync_dir(dst.parent)
+
+
+def save(state: dict[str, Any], folder: Path, step: int, keep: int) -> Path:
+    """Write step_<step>.pt and point last.pt at it; keep the newest `keep` step files."""
+    path = folder / f"step_{step:07d}.pt"
+    atomic_save({"format": FORMAT, **state}, path)
+    atomic_link(path, folder / "last.pt")
+    for old in sorted(folder.glob("step_*.pt"))[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint file safely; CheckpointError (one line) on anything wrong with it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt" if (path / "checkpoints").is_dir() else path
+        path = path / "last.pt" if path.is_dir() else path
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{path} holds objects other than tensors and plain containers; refused without "
+            f"running anything ({first})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a gan-cli checkpoint (format {FORMAT} expected)")
+    return state

@@ -1,0 +1,88 @@
+"""DCGAN (Radford et al. 2016) for square images of 16, 32 or 64 pixels.
+
+G: z -> 4x4 by a transposed convolution, then doubling the resolution per layer
+   (ConvTranspose 4x4 stride 2, BatchNorm, ReLU) with halving widths, Tanh at the end.
+D: the mirror image: strided 4x4 convolutions, LeakyReLU(0.2), a norm on every layer but the
+   first, and a last 4x4 convolution to one raw score per image (no sigmoid: the loss owns it).
+Weights are drawn from N(0, 0.02) as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+from gan_cli.models.common import d_norm_layer, init_dcgan_weights
+
+
+def _layers_up(resolution: int) -> int:
+    """Number of stride-2 layers between 4x4 and the output resolution."""
+    if resolution not in (16, 32, 64):
+        raise ValueError(f"DCGAN builds 16, 32 or 64 pixel images, not {resolution}")
+    return int(math.log2(resolution)) - 2
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int, channels: int, resolution: int, width: int = 64):
+        super().__init__()
+        self.latent_dim = latent_dim
+        n = _layers_up(resolution)
+        c = width * 2 ** (n - 1)  # widest at 4x4
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(True),
+        ]
+        for _ in range(n - 1):
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c // 2),
+                nn.ReLU(True),
+            ]
+            c //= 2
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, channels: int, resolution: int, width: int = 64, norm: str = "batch"):
+        super().__init__()
+        n = _layers_up(resolution)
+        c = width
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, c, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        for _ in range(n - 1):
+            layers += [
+                nn.Conv2d(c, c * 2, 4, 2, 1, bias=False),
+                d_norm_layer(norm, c * 2, conv=True),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            c *= 2
+        layers.append(nn.Conv2d(c, 1, 4, 1, 0, bias=False))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).flatten()
+
+
+def build(
+    data_shape: tuple[int, ...],
+    latent_dim: int = 100,
+    g_width: int = 64,
+    d_width: int = 64,
+    d_norm: str = "batch",
+) -> tuple[Generator, Discriminator]:
+    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
+        raise ValueError(f"DCGAN needs square images (C, H, W), got data of shape {data_shape}")
+    channels, resolution = data_shape[0], data_shape[1]
+    G = Generator(latent_dim, channels, resolution, g_width)
+    D = Discriminator(channels, resolution, d_width, d_norm)
+    G.apply(init_dcgan_weights)
+    D.apply(init_dcgan_weights)
+    return G, D

@@ -1,0 +1,87 @@
+"""What a run writes besides checkpoints: TensorBoard events, metrics.jsonl and sample PNGs.
+
+Everything lands in the run directory Hydra made (next to `.hydra/`), so `tensorboard --logdir
+outputs` shows each run, and each job of a sweep, under its own name. Only the main process
+writes; elsewhere every method does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+from torchvision.io import write_png
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{"optim": {"lr": 1}} -> {"optim.lr": 1}, with values TensorBoard's HParams tab accepts."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, Enum):
+            flat[name] = value.value
+        elif isinstance(value, bool | int | float | str):
+            flat[name] = value
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+class RunWriter:
+    def __init__(self, run_dir: Path, enabled: bool = True, purge_step: int | None = None):
+        self.run_dir, self.enabled = Path(run_dir), enabled
+        self.samples_dir = self.run_dir / "samples"
+        self._tb: SummaryWriter | None = None
+        if enabled:
+            self.samples_dir.mkdir(parents=True, exist_ok=True)
+            # purge_step: on resume, TensorBoard hides points logged after the checkpoint
+            self._tb = SummaryWriter(str(self.run_dir), purge_step=purge_step)
+            self._jsonl = (self.run_dir / "metrics.jsonl").open("a")
+
+    def hparams(self, config: dict, metrics: list[str]) -> None:
+        """The run's hyper-parameters in the HParams tab, linked to the scalars `metrics`.
+
+        Written straight into this run's event file: `SummaryWriter.add_hparams` would open a
+        second, timestamped run for them, which then shows up as a stray run in TensorBoard.
+        """
+        if not self._tb:
+            return
+        exp, ssi, sei = hparams(flatten(config), {m: None for m in metrics})
+        writer = self._tb._get_file_writer()
+        for summary in (exp, ssi, sei):
+            writer.add_summary(summary)
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        if not self._tb:
+            return
+        for tag, value in values.items():
+            self._tb.add_scalar(tag, value, step)
+        row = {"step": step, "time": round(time.time(), 3), **values}
+        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.flush()
+
+    def picture(self, step: int, tag: str, image: Tensor) -> Path | None:
+        """uint8 (C, H, W) -> TensorBoard image and samples/<tag>_<step>.png."""
+        if not self._tb:
+            return None
+        self._tb.add_image(tag, image, step)
+        path = self.samples_dir / f"{tag}_{step:07d}.png"
+        write_png(image, str(path))
+        return path
+
+    def flush(self) -> None:
+        if self._tb:
+            self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb:
+            self._tb.close()
+            self._jsonl.close()

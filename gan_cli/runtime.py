@@ -1,0 +1,68 @@
+"""Where and how a process trains: device, precision, seeding, and which process writes files.
+
+One place decides which process logs and writes (`is_main`), so the loop can later run under
+torchrun (one process per GPU) without a rewrite: every file write goes through the main
+process only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gan_cli.config import DeviceConfig
+from gan_cli.errors import ConfigError
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    precision: str = "fp32"
+    rank: int = 0  # this process's index among WORLD_SIZE (torchrun sets both)
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """fp16 needs loss scaling (a no-op scaler otherwise); one per network, since G and D
+        step separately and one network's overflow must not skip the other's update."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+
+def make_runtime(cfg: DeviceConfig) -> Runtime:
+    kind = str(getattr(cfg.type, "value", cfg.type))
+    precision = str(getattr(cfg.precision, "value", cfg.precision))
+    cuda = torch.cuda.is_available()
+    if kind == "cuda" and not cuda:
+        raise ConfigError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1:
+        raise ConfigError(f"WORLD_SIZE={world_size}: multi-process training is not supported yet")
+    rank = int(os.environ.get("RANK", "0"))
+    if kind == "cpu" or not cuda:
+        device = torch.device("cpu")
+    else:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("device.precision=bf16: this GPU has no bfloat16; use fp16 or fp32")
+    return Runtime(device, precision, rank, world_size)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device

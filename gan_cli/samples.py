@@ -1,0 +1,44 @@
+"""Pictures of samples: image grids, and scatter plots for 2-D point data (no matplotlib)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.utils import make_grid
+
+_REAL = torch.tensor([70, 70, 70], dtype=torch.uint8)  # data points: dark grey
+_FAKE = torch.tensor([255, 140, 0], dtype=torch.uint8)  # generated points: orange
+
+
+def image_grid(images: Tensor, nrow: int | None = None) -> Tensor:
+    """float images in [-1, 1], (N, C, H, W) -> uint8 grid (3 or 1, H', W')."""
+    nrow = nrow or max(1, round(len(images) ** 0.5))
+    grid = make_grid(
+        images.detach().float().cpu(), nrow=nrow, padding=2, value_range=(-1, 1), normalize=True
+    )
+    return grid.mul(255).round().clamp(0, 255).to(torch.uint8)
+
+
+def scatter(points: Tensor, reference: Tensor | None = None, size: int = 384) -> Tensor:
+    """2-D points -> uint8 image (3, size, size); `reference` (e.g. real data) drawn beneath.
+
+    The view is fitted to the reference points (or the points) plus a 15 % margin, so points
+    that drift far away fall off the picture rather than shrinking the data to a dot.
+    """
+    points = points.detach().float().cpu()
+    frame = points if reference is None else reference.detach().float().cpu()
+    half = frame.abs().max().clamp(min=1e-3).item() * 1.15
+    canvas = torch.zeros(size, size, 3, dtype=torch.uint8)
+    layers = [(points, _FAKE)] if reference is None else [(frame, _REAL), (points, _FAKE)]
+    for pts, colour in layers:
+        pix = ((pts / half + 1) / 2 * (size - 1)).round().long()
+        inside = ((pix >= 0) & (pix < size)).all(dim=1)
+        x, y = pix[inside, 0], size - 1 - pix[inside, 1]  # y axis points up
+        for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):  # 2x2 dots
+            canvas[(y + dy).clamp(max=size - 1), (x + dx).clamp(max=size - 1)] = colour
+    return canvas.permute(2, 0, 1).contiguous()
+
+
+def picture(samples: Tensor, reference: Tensor | None = None) -> Tensor:
+    """A grid for images, a scatter plot for points."""
+    return image_grid(samples) if samples.dim() == 4 else scatter(samples, reference)

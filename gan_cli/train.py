@@ -1,0 +1,141 @@
+"""The `gan train` task: build everything from the composed config, then one loop.
+
+Read top to bottom: set-up (data, networks, loss, optimisers, outputs), the loop (D steps,
+then a G step), and what is written at the intervals. Every piece it uses lives in its own
+module: models/, losses/, data/, run_writer.py, checkpoint.py, runtime.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from gan_cli import checkpoint
+from gan_cli.config import TrainConfig
+from gan_cli.data.source import BatchStream
+from gan_cli.errors import GanError
+from gan_cli.gan import GAN, STATS, build_gan
+from gan_cli.registry import build
+from gan_cli.run_writer import RunWriter, flatten
+from gan_cli.runtime import make_runtime, seed_everything
+from gan_cli.samples import picture
+
+log = logging.getLogger(__name__)
+
+SCALARS = (*STATS, "Loss/G")  # summed on the device between log intervals
+POINTS_SHOWN = 2000  # fixed-noise samples in each scatter plot of 2-D data
+
+
+class Diverged(GanError):
+    """Losses or weights went non-finite."""
+
+
+def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
+    """`spec` is `cfg` validated (config.validate); `cfg` is kept to rebuild objects from."""
+    hydra = HydraConfig.get()
+    run_dir = Path(hydra.runtime.output_dir)
+    rt = make_runtime(spec.device)
+    seed_everything(spec.seed + rt.rank)
+
+    # ---- data, networks, objective, optimisers
+    source = build(cfg.dataset, "dataset")
+    batches = BatchStream(source, spec.batch_size, spec.seed, rt.device)
+    gan = build_gan(cfg, spec.optim, source.shape, rt)
+    noise = torch.Generator().manual_seed(spec.seed)
+    n_fixed = spec.grid_size if source.is_image else POINTS_SHOWN
+    fixed_z = torch.randn(n_fixed, gan.G.latent_dim, generator=noise).to(rt.device)
+    reference = None if source.is_image else source.data[:2000]  # drawn under 2-D samples
+
+    # ---- outputs (main process only)
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    writer = RunWriter(run_dir, enabled=rt.is_main)
+    choices = {k: v for k, v in hydra.runtime.choices.items() if v and not k.startswith("hydra")}
+    writer.hparams({**flatten(config), **choices}, metrics=list(SCALARS))  # model=dcgan, ...
+    ckpt_dir, last_ckpt = run_dir / "checkpoints", None
+    millions = [sum(p.numel() for p in net.parameters()) / 1e6 for net in (gan.G, gan.D)]
+    log.info(
+        "run dir %s | data %s %s x %d | G %.2fM, D %.2fM params | %s %s",
+        run_dir,
+        source.name,
+        source.shape,
+        len(source),
+        *millions,
+        rt.device,
+        rt.precision,
+    )
+
+    # ---- the loop: optim.d_steps updates of D, then one of G
+    d_steps = spec.optim.d_steps
+    sums = torch.zeros(len(SCALARS), device=rt.device)
+    since, t_last = 0, time.perf_counter()
+    bar = tqdm(
+        total=spec.steps,
+        unit="step",
+        dynamic_ncols=True,
+        disable=not (rt.is_main and sys.stderr.isatty()),
+    )
+    with logging_redirect_tqdm():
+        for step in range(1, spec.steps + 1):
+            gan.G.train()
+            d_sum, g_loss = gan.step(batches, d_steps)
+            sums[:-1] += d_sum / d_steps
+            sums[-1] += g_loss
+            since += 1
+            bar.update()
+            last = step == spec.steps
+
+            # ---- at the intervals (the only places values leave the device)
+            if step % spec.log_every == 0 or last:
+                values = dict(zip(SCALARS, (sums / since).tolist(), strict=True))
+                now = time.perf_counter()
+                values["speed/img_per_s"] = since * spec.batch_size / (now - t_last)
+                sums.zero_()
+                since, t_last = 0, now
+                check_finite(step, values, gan, last_ckpt)
+                writer.scalars(step, values)
+                bar.set_postfix(d=f"{values['Loss/D']:.3f}", g=f"{values['Loss/G']:.3f}")
+                shown = " | ".join(f"{tag} {value:.4g}" for tag, value in values.items())
+                log.info("step %d/%d | %s", step, spec.steps, shown)
+            if step % spec.sample_every == 0 or last:
+                gan.G.eval()  # BatchNorm from running statistics, as `gan sample` will
+                with torch.no_grad(), rt.autocast():
+                    samples = gan.G(fixed_z)
+                writer.picture(step, "samples", picture(samples, reference))
+            if (step % spec.ckpt_every == 0 or last) and rt.is_main:
+                state = {
+                    **gan.state_dict(),
+                    "step": step,
+                    "fixed_z": fixed_z.cpu(),
+                    "data": batches.state_dict(),
+                    "config": config,
+                }
+                last_ckpt = checkpoint.save(state, ckpt_dir, step, spec.ckpt_keep)
+    bar.close()
+    writer.close()
+    log.info(
+        "done: %d steps; checkpoint %s; samples in %s", spec.steps, last_ckpt, writer.samples_dir
+    )
+    return None
+
+
+def check_finite(step: int, values: dict, gan: GAN, last_ckpt: Path | None) -> None:
+    """Stop a diverged run before it writes NaN samples or checkpoints."""
+    bad = [tag for tag, v in values.items() if not math.isfinite(v)]
+    if not bad:
+        bad = [
+            name
+            for name, net in (("G", gan.G), ("D", gan.D))
+            if not torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()
+        ]
+    if bad:
+        where = f"last good checkpoint: {last_ckpt}" if last_ckpt else "no checkpoint yet"
+        raise Diverged(f"training diverged at step {step} ({', '.join(bad)} not finite); {where}")

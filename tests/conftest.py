@@ -1,0 +1,67 @@
+"""Shared helpers: compose configs with real Hydra, run the installed `gan` in a subprocess,
+read TensorBoard event files back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from gan_cli.cli import config_dir  # also registers the schemas
+from gan_cli.config import TrainConfig, validate
+
+GAN = str(Path(sys.executable).with_name("gan"))  # the console script pip installed
+# Small networks and short runs: these tests check behaviour, not image quality.
+_TINY = {
+    "dcgan": ["model.g_width=8", "model.d_width=8", "model.latent_dim=16"],
+    "mlp": ["model.hidden=32", "model.latent_dim=8"],
+}
+
+
+def tiny(*overrides: str) -> list[str]:
+    """`overrides` plus small networks and batches for whichever model they pick."""
+    model = next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), "dcgan")
+    return [*overrides, *_TINY[model], "batch_size=16"]
+
+
+def compose_train(*overrides: str) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def spec_of(*overrides: str) -> tuple[DictConfig, TrainConfig]:
+    cfg = compose_train(*overrides)
+    return cfg, validate(cfg)
+
+
+def run_gan(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
+    """Run `gan ARGS` in `cwd` (never in the repo: its outputs/ stays untouched)."""
+    full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR") if full_env["HYDRA_FULL_ERROR"] == "0" else None
+    return subprocess.run(
+        [GAN, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def read_events(run_dir: Path):
+    """An EventAccumulator loaded with every event file directly in `run_dir`."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty working directory for a `gan` subprocess."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path

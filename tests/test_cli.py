@@ -1,0 +1,148 @@
+"""The installed `gan` command, end to end, in subprocesses: what a run writes and how bad
+input is refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import read_events, run_gan, tiny
+from omegaconf import OmegaConf
+
+from gan_cli import checkpoint
+from gan_cli.models import dcgan
+
+SHORT = ["steps=6", "log_every=3", "sample_every=3", "ckpt_every=3", "grid_size=16"]
+
+
+def test_front_lists_the_verbs_and_refuses_unknown_ones(workdir):
+    out = run_gan("--help", cwd=workdir)
+    assert out.returncode == 0 and "train" in out.stdout and "usage: gan VERB" in out.stdout
+    out = run_gan("trian", cwd=workdir)
+    assert out.returncode == 2 and "unknown verb 'trian'" in out.stderr
+
+
+def test_train_help_is_hydras_with_the_config_groups(workdir):
+    out = run_gan("train", "--help", cwd=workdir)
+    assert out.returncode == 0
+    for group in ("model: dcgan, mlp", "loss:", "dataset:", "device: auto, cpu, cuda"):
+        assert group in out.stdout
+
+
+def test_cfg_job_prints_the_composed_config(workdir):
+    out = run_gan("train", "--cfg", "job", "model=mlp", "dataset=ring8", cwd=workdir)
+    assert out.returncode == 0
+    cfg = OmegaConf.create(out.stdout)
+    assert cfg.model._target_ == "gan_cli.models.mlp.build" and cfg.dataset.size == 100000
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_a_run_writes_config_events_samples_metrics_and_a_loadable_checkpoint(workdir):
+    run_dir = workdir / "run"
+    out = run_gan("train", *tiny(*SHORT), f"hydra.run.dir={run_dir}", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+
+    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").steps == 6
+    # the checkpoint loads safely and its G rebuilds from its own config
+    state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    assert state["step"] == 6 and state["config"]["model"]["g_width"] == 8
+    G, D = dcgan.build((1, 32, 32), latent_dim=16, g_width=8, d_width=8)
+    G.load_state_dict(state["G"])
+    D.load_state_dict(state["D"])
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("step_*.pt")) == [
+        "step_0000003.pt",
+        "step_0000006.pt",
+    ]
+    with torch.no_grad():
+        assert G.eval()(state["fixed_z"]).shape == (16, 1, 32, 32)
+
+    # TensorBoard: the scalars at each log step, the sample grid, the hyper-parameters
+    events = read_events(run_dir)
+    for tag in ("Loss/D", "Loss/G", "D/real", "D/fake"):
+        assert [e.step for e in events.Scalars(tag)] == [3, 6]
+    assert [e.step for e in events.Images("samples")] == [3, 6]
+    hp = hparams_of(events)
+    assert hp["optim.lr"].number_value == 2e-4 and hp["model"].string_value == "dcgan"
+    assert hp["loss"].string_value == "non_saturating"
+    # add_hparams would have made a second, timestamped run: there is exactly one event file
+    assert len(list(run_dir.rglob("events.out.tfevents.*"))) == 1
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 6] and all("Loss/D" in r for r in rows)
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+        "samples_0000003.png",
+        "samples_0000006.png",
+    ]
+    assert "step 6/6" in (run_dir / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_four_loss_multirun_writes_four_runs(workdir):
+    sweep = workdir / "sweep"
+    losses = ["minimax", "non_saturating", "wasserstein", "hinge"]
+    out = run_gan(
+        "train",
+        "--multirun",
+        f"loss={','.join(losses)}",
+        *tiny("steps=2", "log_every=1"),
+        f"hydra.sweep.dir={sweep}",
+        cwd=workdir,
+    )
+    assert out.returncode == 0, out.stderr
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "checkpoints").is_dir())
+    assert len(runs) == 4
+    # job number first, then every override of the job: side by side in TensorBoard
+    assert all(
+        r.name.startswith(f"{i}_") and f"loss={loss}" in r.name
+        for i, (r, loss) in enumerate(zip(runs, losses, strict=True))
+    )
+    for run, loss in zip(runs, losses, strict=True):
+        assert f"loss={loss}" in OmegaConf.load(run / ".hydra" / "overrides.yaml")
+        assert [e.step for e in read_events(run).Scalars("Loss/G")] == [1, 2]
+        assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 2
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("model=foo", "model/foo"),
+        ("batch_size=-1", "error: batch_size=-1: must be >= 1"),
+        ("optim.lr=abc", "optim.lr"),
+        ("dataset=folder", "dataset.path"),
+        ("dataset=grid25", "model=dcgan needs an image data set"),
+    ],
+)
+def test_bad_overrides_exit_non_zero_naming_the_key(workdir, override, expected):
+    out = run_gan("train", override, "steps=1", cwd=workdir)
+    assert out.returncode != 0
+    assert expected in out.stderr
+    assert not list(workdir.rglob("*.pt")), "nothing trained"
+
+
+def test_missing_folder_is_one_line_and_a_non_zero_exit(workdir):
+    out = run_gan(
+        "train",
+        "dataset=folder",
+        f"dataset.path={workdir / 'nope'}",
+        f"hydra.run.dir={workdir}/r",
+        cwd=workdir,
+    )
+    assert out.returncode == 1
+    assert (
+        out.stderr.strip().splitlines()[-1]
+        == f"error: dataset.path={workdir / 'nope'}: no such folder"
+    )
+    assert "Traceback" not in out.stderr
+
+
+def hparams_of(events) -> dict:
+    """The hyper-parameters a run registered for TensorBoard's HParams tab."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = events.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    assert {m.name.tag for m in experiment.experiment.metric_infos} >= {"Loss/D", "Loss/G"}
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    return dict(start.session_start_info.hparams)

@@ -1,0 +1,119 @@
+"""Data sets load from what ships with the code; the batch stream is exact and resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from gan_cli.data import digits, folder, mixtures, torchvision_sets
+from gan_cli.data.images import fit_images
+from gan_cli.data.source import BatchStream, TensorSource
+from gan_cli.errors import DataError
+
+CPU = torch.device("cpu")
+
+
+def test_digits_are_the_1797_bundled_images_scaled_to_the_resolution():
+    src = digits.load(resolution=32, channels=1)
+    assert src.data.shape == (1797, 1, 32, 32) and src.data.dtype == torch.uint8
+    assert src.meta["labels"].unique().tolist() == list(range(10))
+    raw, _ = digits.load_raw()
+    assert raw.shape == (1797, 1, 8, 8) and raw.max() == 255 and raw.min() == 0
+    assert digits.load(resolution=16, channels=3).data.shape == (1797, 3, 16, 16)
+
+
+def test_fit_images_resizes_crops_and_converts_channels():
+    rgb = torch.zeros(2, 3, 40, 60, dtype=torch.uint8)
+    rgb[:, 0] = 255  # pure red
+    gray = fit_images(rgb, 16, 1)
+    assert gray.shape == (2, 1, 16, 16)
+    assert gray.float().mean().item() == pytest.approx(0.299 * 255, abs=1)  # luma of red
+    assert fit_images(gray, 8, 3).shape == (2, 3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("make", "n_modes", "sigma"), [(mixtures.ring8, 8, 0.01), (mixtures.grid25, 25, 0.05)]
+)
+def test_mixtures_have_the_stated_modes_and_spread(make, n_modes, sigma):
+    src = make(size=20_000, seed=1)
+    centres = src.meta["centres"]
+    assert centres.shape == (n_modes, 2) and src.meta["sigma"] == sigma
+    offsets = src.data - centres[torch.cdist(src.data, centres).argmin(1)]
+    assert offsets.std().item() == pytest.approx(sigma, rel=0.05)
+    counts = torch.bincount(torch.cdist(src.data, centres).argmin(1), minlength=n_modes)
+    assert counts.min() > 0.8 * 20_000 / n_modes  # equal weights
+
+
+def test_grid25_centres_are_the_grid():
+    assert sorted({x for x, _ in mixtures.grid25_centres().tolist()}) == [-4, -2, 0, 2, 4]
+
+
+def test_stream_shuffles_per_epoch_drops_the_remainder_and_resumes_exactly():
+    src = TensorSource(torch.arange(10, dtype=torch.float32).unsqueeze(1), "ten")
+    stream = BatchStream(src, batch_size=3, seed=7, device=CPU)
+    epoch0 = torch.cat([next(stream) for _ in range(3)]).flatten().tolist()
+    assert len(set(epoch0)) == 9  # 3 full batches of 3, one sample dropped, no repeats
+    rest = [next(stream) for _ in range(4)]
+    assert stream.state_dict() == {"epoch": 2, "taken": 1}
+
+    again = BatchStream(src, batch_size=3, seed=7, device=CPU)
+    again.load_state_dict({"epoch": 1, "taken": 1})
+    assert all(torch.equal(next(again), batch) for batch in rest[1:])
+
+
+def test_stream_refuses_a_batch_larger_than_the_data_set():
+    src = TensorSource(torch.zeros(4, 2), "four")
+    with pytest.raises(DataError, match="fewer than batch_size=8"):
+        BatchStream(src, batch_size=8, seed=0, device=CPU)
+
+
+def test_images_leave_the_source_in_minus_one_to_one():
+    src = TensorSource(torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1), "two")
+    batch = next(BatchStream(src, batch_size=2, seed=0, device=CPU))
+    assert sorted(batch.flatten().tolist()) == [-1.0, 1.0]
+
+
+def test_folder_of_images(tmp_path: Path):
+    for i in range(5):
+        sub = tmp_path / f"part{i % 2}"  # recursive: files in sub-folders are found
+        sub.mkdir(exist_ok=True)
+        Image.new("RGB", (40, 30), (i * 50, 0, 0)).save(sub / f"{i}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    src = folder.load(str(tmp_path), resolution=16, channels=3, workers=0)
+    assert len(src) == 5 and src.shape == (3, 16, 16)
+    batch = next(BatchStream(src, batch_size=4, seed=0, device=CPU))
+    assert batch.shape == (4, 3, 16, 16) and batch.min() >= -1 and batch.max() <= 1
+
+
+def test_folder_errors_name_the_problem(tmp_path: Path):
+    with pytest.raises(DataError, match="no such folder"):
+        folder.load(str(tmp_path / "missing"))
+    with pytest.raises(DataError, match="no images"):
+        folder.load(str(tmp_path))
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    src = folder.load(str(tmp_path), resolution=8, workers=0)
+    with pytest.raises(DataError, match="cannot read image .*broken.png"):
+        next(BatchStream(src, batch_size=1, seed=0, device=CPU))
+
+
+def test_torchvision_set_offline_fails_with_one_line_naming_files_and_folder(tmp_path: Path):
+    with pytest.raises(DataError) as info:
+        torchvision_sets.mnist(root=str(tmp_path), download=False)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(tmp_path / "MNIST" / "raw") in message and "train-images-idx3-ubyte.gz" in message
+
+
+def test_failed_download_gives_one_line_and_where_to_put_the_files(tmp_path, monkeypatch):
+    from torchvision.datasets import MNIST
+
+    # A real download attempt, against a port where nothing listens: it fails as offline would.
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    with pytest.raises(DataError) as info:
+        torchvision_sets.mnist(root=str(tmp_path), download=True)
+    message = str(info.value)
+    assert "\n" not in message and "could not be downloaded" in message
+    assert str(tmp_path / "MNIST" / "raw") in message and "train-labels-idx1-ubyte.gz" in message

@@ -1,0 +1,79 @@
+"""Every model builds for every data shape it supports, and a training step changes it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import spec_of, tiny
+from torch import nn
+
+from gan_cli.data.source import BatchStream, TensorSource
+from gan_cli.gan import build_gan
+from gan_cli.models import dcgan
+from gan_cli.runtime import Runtime
+
+CPU = Runtime(torch.device("cpu"))
+
+# (overrides, data shape): digits, MNIST-, CIFAR- and CelebA-like images, and the 2-D mixtures
+SUPPORTED = [
+    (["model=dcgan", "dataset=digits"], (1, 32, 32)),
+    (["model=dcgan", "dataset=fake", "dataset.resolution=16", "dataset.channels=1"], (1, 16, 16)),
+    (["model=dcgan", "dataset=cifar10"], (3, 32, 32)),
+    (["model=dcgan", "dataset=fake", "dataset.resolution=64"], (3, 64, 64)),
+    (["model=dcgan", "loss=wasserstein_gp", "dataset=fake", "dataset.resolution=32"], (3, 32, 32)),
+    (["model=mlp", "dataset=grid25"], (2,)),
+    (["model=mlp", "dataset=ring8", "loss=wasserstein"], (2,)),
+    (["model=mlp", "dataset=digits"], (1, 32, 32)),
+]
+
+
+def random_source(shape: tuple[int, ...], n: int = 64) -> TensorSource:
+    if len(shape) == 3:
+        return TensorSource(torch.randint(0, 256, (n, *shape), dtype=torch.uint8), "random")
+    return TensorSource(torch.randn(n, *shape), "random")
+
+
+@pytest.mark.parametrize(("overrides", "shape"), SUPPORTED, ids=[" ".join(o) for o, _ in SUPPORTED])
+def test_builds_and_trains_one_step(overrides, shape):
+    torch.manual_seed(0)
+    cfg, spec = spec_of(*tiny(*overrides))
+    gan = build_gan(cfg, spec.optim, shape, CPU)
+    z = gan.noise(5)
+    assert gan.G(z).shape == (5, *shape)
+    assert gan.D(gan.G(z)).shape == (5,)
+    assert not any(isinstance(m, nn.Sigmoid) for m in gan.D.modules()), "D returns raw scores"
+
+    before = [p.detach().clone() for p in (*gan.G.parameters(), *gan.D.parameters())]
+    batches = BatchStream(random_source(shape), spec.batch_size, seed=0, device=CPU.device)
+    d_sum, g_loss = gan.step(batches, spec.optim.d_steps)
+    assert torch.isfinite(d_sum).all() and torch.isfinite(g_loss)
+    after = [p.detach() for p in (*gan.G.parameters(), *gan.D.parameters())]
+    n_g = len(list(gan.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before[:n_g], after[:n_g], strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(before[n_g:], after[n_g:], strict=True))
+
+
+@pytest.mark.parametrize("resolution", [16, 32, 64])
+def test_dcgan_layers_follow_the_resolution(resolution):
+    G, D = dcgan.build((3, resolution, resolution), latent_dim=10, g_width=4, d_width=4)
+    ups = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    downs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    # 1x1 -> 4x4, then one doubling per layer; D mirrors it
+    assert len(ups) == len(downs) == {16: 3, 32: 4, 64: 5}[resolution]
+    assert ups[-1].out_channels == downs[0].in_channels == 3
+    assert isinstance(D.net[1], nn.LeakyReLU), "no norm on D's first layer (Radford et al.)"
+
+
+def test_dcgan_refuses_resolutions_it_cannot_build():
+    with pytest.raises(ValueError, match="16, 32 or 64"):
+        dcgan.build((1, 48, 48))
+
+
+def test_g_step_leaves_d_untouched_and_without_grads():
+    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25"))
+    gan = build_gan(cfg, spec.optim, (2,), CPU)
+    d_before = [p.detach().clone() for p in gan.D.parameters()]
+    gan.g_step(gan.G(gan.noise(8)))
+    assert all(p.grad is None for p in gan.D.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(d_before, gan.D.parameters(), strict=True))
+    assert all(p.requires_grad for p in gan.D.parameters())
