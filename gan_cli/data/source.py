@@ -1,0 +1,93 @@
+"""Data sources and the endless, resumable stream of mini-batches the trainer draws from.
+
+A source is either
+- a `TensorSource`: the whole data set in one tensor (uint8 images N x C x H x W, or float
+  points N x D), moved to the training device once; batches are gathered there; or
+- a `FolderSource`: image files decoded by DataLoader workers (for data too big for memory).
+Both hand out batches in an order fixed by (seed, epoch), so a stream can be resumed exactly
+from its `state_dict()`. Images leave a source as floats in [-1, 1], the range of G's Tanh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gan_cli.errors import DataError
+
+
+def to_unit_range(images: Tensor) -> Tensor:
+    """uint8 images in [0, 255] -> float32 in [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+@dataclass
+class TensorSource:
+    data: Tensor  # uint8 images (N, C, H, W) or float32 points (N, D)
+    name: str
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. mixture centres and sigma
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return self.data.dim() == 4
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def batches(self, order: Tensor, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+        if self.data.device != device:
+            self.data = self.data.to(device)  # once: later epochs find it there
+        order = order.to(device)
+        for i in range(0, len(order), batch_size):
+            batch = self.data[order[i : i + batch_size]]
+            yield to_unit_range(batch) if self.is_image else batch
+
+
+class BatchStream:
+    """Endless mini-batches of a fixed size; each epoch a fresh shuffle; the last partial batch
+    of an epoch is dropped. `state_dict()` / `load_state_dict()` resume mid-epoch exactly."""
+
+    def __init__(self, source, batch_size: int, seed: int, device: torch.device):
+        if len(source) < batch_size:
+            raise DataError(
+                f"data set {source.name} has {len(source)} samples, fewer than "
+                f"batch_size={batch_size}"
+            )
+        self.source, self.batch_size, self.seed, self.device = source, batch_size, seed, device
+        self.epoch = 0
+        self.taken = 0  # batches handed out in the current epoch
+        self._it: Iterator[Tensor] | None = None
+
+    def _order(self) -> Tensor:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        usable = len(self.source) // self.batch_size * self.batch_size
+        return torch.randperm(len(self.source), generator=gen)[:usable]
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> Tensor:
+        for _ in range(2):
+            if self._it is None:
+                order = self._order()[self.taken * self.batch_size :]
+                self._it = self.source.batches(order, self.batch_size, self.device)
+            batch = next(self._it, None)
+            if batch is not None:
+                self.taken += 1
+                return batch
+            self.epoch, self.taken, self._it = self.epoch + 1, 0, None
+        raise DataError(f"data set {self.source.name} yields no batches")
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "taken": self.taken}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.taken, self._it = int(state["epoch"]), int(state["taken"]), None
