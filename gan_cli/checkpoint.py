@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -71,21 +72,35 @@ def save(state: dict[str, Any], folder: Path, step: int, keep: int) -> Path:
     return path
 
 
+def prepare_resume(folder: Path, step: int) -> None:
+    """Before a run continues from `step`: delete what a killed save left half-written, and
+    move checkpoints of later steps (from a timeline that resuming an older checkpoint leaves
+    behind) into superseded_<step>/, out of the way of pruning, but not lost."""
+    for tmp in folder.glob(".*.tmp*"):
+        tmp.unlink(missing_ok=True)
+    later = [p for p in folder.glob("step_*.pt") if int(p.stem.split("_")[1]) > step]
+    if later:
+        aside = folder / f"superseded_{step:07d}"
+        aside.mkdir(exist_ok=True)
+        for p in later:
+            os.replace(p, aside / p.name)
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint file safely; CheckpointError (one line) on anything wrong with it."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoints" / "last.pt" if (path / "checkpoints").is_dir() else path
-        path = path / "last.pt" if path.is_dir() else path
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut one has no index
+        raise CheckpointError(f"{path} is truncated or corrupt (not a complete checkpoint archive)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" (it calls {found.group(1)})" if found else ""
         raise CheckpointError(
-            f"{path} holds objects other than tensors and plain containers; refused without "
-            f"running anything ({first})"
+            f"{path} holds objects other than tensors and plain containers{what}; refused, "
+            "nothing in it was run"
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__})") from None

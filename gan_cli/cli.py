@@ -4,6 +4,9 @@ Hydra has no subcommands, so `main()` takes the verb off argv and hands the rest
 Hydra app, which then has everything a Hydra app has (overrides, --multirun, --cfg job, --help,
 hydra.run.dir=...). Nothing here imports torch: `gan --help` and `gan train --cfg job` stay fast;
 the verbs import their heavy modules only when they run.
+
+Errors a user can fix (a bad override, a missing folder, a corrupt checkpoint) are printed as
+one `error: ...` line with a non-zero exit; `HYDRA_FULL_ERROR=1` shows the full traceback.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
-from gan_cli import config
-from gan_cli.errors import GanError
+from gan_cli import config, sweep
+from gan_cli.errors import GanError, Stop
 
 
 def config_dir() -> str:
@@ -29,26 +34,15 @@ def config_dir() -> str:
 config.register()
 
 
-def _report(fn):
-    """Run a verb; a GanError becomes one `error: ...` line on stderr and a non-zero exit."""
-    try:
-        return fn()
-    except GanError as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
-
-
 @hydra.main(config_path=config_dir(), config_name="train", version_base="1.3")
 def train_app(cfg: DictConfig) -> float | None:
-    def run():
+    def task():
         spec = config.validate(cfg, _choices())  # before torch is imported: bad values fail fast
         from gan_cli.train import train
 
         return train(cfg, spec)
 
-    return _report(run)
+    return sweep.run_job(task)
 
 
 def _choices() -> dict[str, str]:
@@ -70,9 +64,32 @@ def usage() -> str:
         "examples:",
         "  gan train model=dcgan loss=hinge",
         "  gan train --multirun loss=minimax,non_saturating,wasserstein,hinge",
+        "  gan train resume=outputs/2026-01-01/12-00-00",
         "  gan train --cfg job",
     ]
     return "\n".join(lines)
+
+
+def one_line(exc: BaseException) -> str:
+    """A Hydra, OmegaConf or OS error as one line that names the key, file or choice."""
+    if isinstance(exc, MissingConfigException) and exc.options is not None:
+        missing = str(exc.missing_cfg_file or "")
+        group, _, choice = missing.rpartition("/")
+        return f"{group}={choice}: no such choice; choose from {', '.join(sorted(exc.options))}"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    cause = exc.__cause__
+    if isinstance(cause, OmegaConfBaseException):  # "Error merging override x=y" + the reason
+        reason = next(iter(str(cause).splitlines()), "")
+        key = getattr(cause, "full_key", None)
+        head = lines[0] if lines else ""
+        if head.startswith("Error merging override "):
+            head = head.removeprefix("Error merging override ")
+        elif key:
+            head = key
+        return f"{head}: {reason}"
+    return lines[0] if lines else type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,8 +102,27 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: unknown verb {verb!r}; choose from: {', '.join(VERBS)}", file=sys.stderr)
         raise SystemExit(2)
     app, _ = VERBS[verb]
-    sys.argv = [f"gan-{verb}", *rest]  # what Hydra parses
-    app()
+    full_errors = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we report below
+    try:
+        if verb == "train":
+            from gan_cli.resume import resume_argv
+
+            rest = resume_argv(rest)
+        sys.argv = [f"gan-{verb}", *rest]  # what Hydra parses
+        app()
+    except Stop as exc:  # a GanError inside a run, or an interruption
+        if full_errors and exc.__cause__ is not None:
+            raise exc.__cause__ from None
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except (GanError, HydraException, OmegaConfBaseException, OSError) as exc:
+        if full_errors:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
+    if sweep.failures():
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ for `gan train --cfg job` and `--help`, which should take well under two seconds
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
@@ -38,7 +39,8 @@ class _Checked:
 
     def require_positive(self, *names: str) -> None:
         for name in names:
-            self.require(name, getattr(self, name) > 0, "> 0")
+            value = getattr(self, name)
+            self.require(name, value > 0 and math.isfinite(value), "> 0 and finite")
 
 
 # ---------------------------------------------------------------------------- model
@@ -222,6 +224,7 @@ class TrainConfig(_Checked):
     ckpt_every: int = 500  # steps between checkpoints (the last step always saves)
     ckpt_keep: int = 3  # periodic checkpoints kept besides last.pt
     grid_size: int = 64  # samples in each grid, from the same fixed noise all run long
+    resume: str | None = None  # a run dir or checkpoint to continue (see README, "Resuming")
 
     def check(self, root: TrainConfig) -> None:
         self.require("steps", self.steps >= 1, ">= 1")

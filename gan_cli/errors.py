@@ -21,3 +21,19 @@ class DataError(GanError):
 
 class CheckpointError(GanError):
     """A checkpoint that is missing, corrupt, unsafe or from another model."""
+
+
+class Stop(BaseException):
+    """Ends the whole command with `message` and `exit_code`.
+
+    A BaseException, like KeyboardInterrupt, so that Hydra passes it through untouched (no
+    "Error executing job" banner, no sweep going on with the next job).
+    """
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Interrupted(Stop):
+    """SIGTERM or Ctrl-C: a checkpoint was saved and the run stops."""

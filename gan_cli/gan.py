@@ -100,11 +100,20 @@ class GAN:
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        _load_optimizer(self.opt_g, state["opt_g"])
+        _load_optimizer(self.opt_d, state["opt_d"])
         if state.get("scaler_g"):
             self.scaler_g.load_state_dict(state["scaler_g"])
             self.scaler_d.load_state_dict(state["scaler_d"])
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
+    """The optimiser's running state from a checkpoint, its settings (lr, betas) from the
+    config: a resumed run may change them (`gan train resume=... optim.lr=1e-4`)."""
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, setting in zip(opt.param_groups, settings, strict=True):
+        group.update(setting)
 
 
 def build_gan(cfg: DictConfig, optim: OptimConfig, data_shape: tuple[int, ...], rt: Runtime):

@@ -8,6 +8,7 @@ writes; elsewhere every method does nothing.
 from __future__ import annotations
 
 import json
+import os
 import time
 from enum import Enum
 from pathlib import Path
@@ -35,16 +36,38 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _truncate_jsonl(path: Path, last_step: int) -> None:
+    """Keep the rows up to `last_step` (atomically: a kill leaves the old file)."""
+    if not path.is_file():
+        return
+    kept = []
+    for row in path.read_text().splitlines(keepends=True):
+        try:
+            if json.loads(row)["step"] <= last_step:
+                kept.append(row if row.endswith("\n") else row + "\n")
+        except (ValueError, KeyError, TypeError):  # a row cut short by a kill
+            continue
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept))
+    os.replace(tmp, path)
+
+
 class RunWriter:
-    def __init__(self, run_dir: Path, enabled: bool = True, purge_step: int | None = None):
+    def __init__(self, run_dir: Path, enabled: bool = True, resume_step: int = 0):
+        """`resume_step`: the step of the checkpoint this run continues from (0: a new run).
+        Whatever the interrupted run logged after it is dropped, so each step appears once."""
         self.run_dir, self.enabled = Path(run_dir), enabled
         self.samples_dir = self.run_dir / "samples"
         self._tb: SummaryWriter | None = None
         if enabled:
             self.samples_dir.mkdir(parents=True, exist_ok=True)
-            # purge_step: on resume, TensorBoard hides points logged after the checkpoint
-            self._tb = SummaryWriter(str(self.run_dir), purge_step=purge_step)
-            self._jsonl = (self.run_dir / "metrics.jsonl").open("a")
+            # purge_step: TensorBoard discards earlier events from this step on
+            purge = resume_step + 1 if resume_step else None
+            self._tb = SummaryWriter(str(self.run_dir), purge_step=purge)
+            jsonl = self.run_dir / "metrics.jsonl"
+            if resume_step:
+                _truncate_jsonl(jsonl, resume_step)
+            self._jsonl = jsonl.open("a")
 
     def hparams(self, config: dict, metrics: list[str]) -> None:
         """The run's hyper-parameters in the HParams tab, linked to the scalars `metrics`.

@@ -2,7 +2,7 @@
 
 Read top to bottom: set-up (data, networks, loss, optimisers, outputs), the loop (D steps,
 then a G step), and what is written at the intervals. Every piece it uses lives in its own
-module: models/, losses/, data/, run_writer.py, checkpoint.py, runtime.py.
+module: models/, losses/, data/, run_writer.py, checkpoint.py, runtime.py, resume.py.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from gan_cli import checkpoint
 from gan_cli.config import TrainConfig
 from gan_cli.data.source import BatchStream
-from gan_cli.errors import GanError
+from gan_cli.errors import CheckpointError, GanError, Interrupted
 from gan_cli.gan import GAN, STATS, build_gan
 from gan_cli.registry import build
+from gan_cli.resume import check_compatible, checkpoint_of
 from gan_cli.run_writer import RunWriter, flatten
-from gan_cli.runtime import make_runtime, seed_everything
+from gan_cli.runtime import make_runtime, rng_state, seed_everything, set_rng_state
 from gan_cli.samples import picture
+from gan_cli.signals import StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     run_dir = Path(hydra.runtime.output_dir)
     rt = make_runtime(spec.device)
     seed_everything(spec.seed + rt.rank)
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    overrides = [o for o in hydra.overrides.task if not o.startswith("resume=")]
 
     # ---- data, networks, objective, optimisers
     source = build(cfg.dataset, "dataset")
@@ -55,23 +59,51 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     fixed_z = torch.randn(n_fixed, gan.G.latent_dim, generator=noise).to(rt.device)
     reference = None if source.is_image else source.data[:2000]  # drawn under 2-D samples
 
+    # ---- resume: `resume=PATH`, or this run dir's own last checkpoint
+    start, ckpt_dir = 0, run_dir / "checkpoints"
+    last_ckpt = checkpoint_of(spec.resume, run_dir)
+    if last_ckpt:
+        state = checkpoint.load(last_ckpt, map_location=rt.device)
+        check_compatible(state, config, source.shape, last_ckpt)
+        try:
+            gan.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0][:160]
+            raise CheckpointError(f"{last_ckpt} does not fit this model ({first})") from None
+        batches.load_state_dict(state["data"])
+        fixed_z = state["fixed_z"].to(rt.device)
+        set_rng_state(state["rng"])  # last: set-up above drew from the generators too
+        start = int(state["step"])
+        log.info("resumed from %s at step %d", last_ckpt, start)
+        if start >= spec.steps:
+            log.info("nothing to do: step %d >= steps=%d (raise steps to go on)", start, spec.steps)
+            return None
+    if last_ckpt and rt.is_main:
+        checkpoint.prepare_resume(ckpt_dir, start)
+
     # ---- outputs (main process only)
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    writer = RunWriter(run_dir, enabled=rt.is_main)
+    writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start)
     choices = {k: v for k, v in hydra.runtime.choices.items() if v and not k.startswith("hydra")}
     writer.hparams({**flatten(config), **choices}, metrics=list(SCALARS))  # model=dcgan, ...
-    ckpt_dir, last_ckpt = run_dir / "checkpoints", None
     millions = [sum(p.numel() for p in net.parameters()) / 1e6 for net in (gan.G, gan.D)]
     log.info(
         "run dir %s | data %s %s x %d | G %.2fM, D %.2fM params | %s %s",
-        run_dir,
-        source.name,
-        source.shape,
-        len(source),
-        *millions,
-        rt.device,
-        rt.precision,
-    )
+        run_dir, source.name, source.shape, len(source), *millions, rt.device, rt.precision,
+    )  # fmt: skip
+
+    def save(step: int) -> Path:
+        require_finite_weights(step, gan, last_ckpt)  # never replace a good checkpoint by NaNs
+        state = {
+            **gan.state_dict(),
+            "step": step,
+            "fixed_z": fixed_z.cpu(),
+            "data": batches.state_dict(),
+            "data_shape": list(source.shape),
+            "rng": rng_state(),
+            "config": config,
+            "overrides": overrides,  # what `gan train resume=` replays
+        }
+        return checkpoint.save(state, ckpt_dir, step, spec.ckpt_keep)
 
     # ---- the loop: optim.d_steps updates of D, then one of G
     d_steps = spec.optim.d_steps
@@ -79,12 +111,13 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     since, t_last = 0, time.perf_counter()
     bar = tqdm(
         total=spec.steps,
+        initial=start,
         unit="step",
         dynamic_ncols=True,
         disable=not (rt.is_main and sys.stderr.isatty()),
     )
-    with logging_redirect_tqdm():
-        for step in range(1, spec.steps + 1):
+    with logging_redirect_tqdm(), StopRequest() as stop:
+        for step in range(start + 1, spec.steps + 1):
             gan.G.train()
             d_sum, g_loss = gan.step(batches, d_steps)
             sums[:-1] += d_sum / d_steps
@@ -100,7 +133,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
                 values["speed/img_per_s"] = since * spec.batch_size / (now - t_last)
                 sums.zero_()
                 since, t_last = 0, now
-                check_finite(step, values, gan, last_ckpt)
+                require_finite(step, values, last_ckpt)
                 writer.scalars(step, values)
                 bar.set_postfix(d=f"{values['Loss/D']:.3f}", g=f"{values['Loss/G']:.3f}")
                 shown = " | ".join(f"{tag} {value:.4g}" for tag, value in values.items())
@@ -110,32 +143,40 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
                 with torch.no_grad(), rt.autocast():
                     samples = gan.G(fixed_z)
                 writer.picture(step, "samples", picture(samples, reference))
-            if (step % spec.ckpt_every == 0 or last) and rt.is_main:
-                state = {
-                    **gan.state_dict(),
-                    "step": step,
-                    "fixed_z": fixed_z.cpu(),
-                    "data": batches.state_dict(),
-                    "config": config,
-                }
-                last_ckpt = checkpoint.save(state, ckpt_dir, step, spec.ckpt_keep)
+            if (step % spec.ckpt_every == 0 or last or stop.requested) and rt.is_main:
+                last_ckpt = save(step)
+            if stop.requested and not last:
+                writer.close()
+                raise Interrupted(
+                    f"interrupted by {stop.name} at step {step}; checkpoint {last_ckpt}; "
+                    f"continue with: gan train resume={run_dir}",
+                    128 + int(stop.signum or 0),
+                )
     bar.close()
     writer.close()
-    log.info(
-        "done: %d steps; checkpoint %s; samples in %s", spec.steps, last_ckpt, writer.samples_dir
-    )
+    log.info("done: %d steps; checkpoint %s; samples in %s", spec.steps, last_ckpt,
+             writer.samples_dir)  # fmt: skip
     return None
 
 
-def check_finite(step: int, values: dict, gan: GAN, last_ckpt: Path | None) -> None:
+def require_finite(step: int, values: dict, last_ckpt: Path | None) -> None:
     """Stop a diverged run before it writes NaN samples or checkpoints."""
     bad = [tag for tag, v in values.items() if not math.isfinite(v)]
-    if not bad:
-        bad = [
-            name
-            for name, net in (("G", gan.G), ("D", gan.D))
-            if not torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()
-        ]
     if bad:
-        where = f"last good checkpoint: {last_ckpt}" if last_ckpt else "no checkpoint yet"
-        raise Diverged(f"training diverged at step {step} ({', '.join(bad)} not finite); {where}")
+        raise Diverged(f"training diverged at step {step} ({', '.join(bad)} not finite); "
+                       f"{_last_good(last_ckpt)}")  # fmt: skip
+
+
+def require_finite_weights(step: int, gan: GAN, last_ckpt: Path | None) -> None:
+    bad = [
+        name
+        for name, net in (("G", gan.G), ("D", gan.D))
+        if not torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()
+    ]
+    if bad:
+        raise Diverged(f"training diverged by step {step} (weights of {' and '.join(bad)} not "
+                       f"finite); {_last_good(last_ckpt)}")  # fmt: skip
+
+
+def _last_good(last_ckpt: Path | None) -> str:
+    return f"last good checkpoint: {last_ckpt}" if last_ckpt else "no checkpoint was written"

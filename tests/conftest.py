@@ -41,13 +41,34 @@ def spec_of(*overrides: str) -> tuple[DictConfig, TrainConfig]:
     return cfg, validate(cfg)
 
 
+def gan_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return {**env, **extra}
+
+
 def run_gan(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
     """Run `gan ARGS` in `cwd` (never in the repo: its outputs/ stays untouched)."""
-    full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
-    full_env.pop("HYDRA_FULL_ERROR") if full_env["HYDRA_FULL_ERROR"] == "0" else None
     return subprocess.run(
-        [GAN, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
+        [GAN, *args], cwd=cwd, env=gan_env(**(env or {})), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def start_gan(*args: str, cwd: Path) -> subprocess.Popen:
+    """`gan ARGS` in the background, for tests that signal or kill it."""
+    return subprocess.Popen(
+        [GAN, *args], cwd=cwd, env=gan_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def error_line(result) -> str:
+    """The one line a refused command prints; fails the test if there is more."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0, result.stderr
+    assert len(lines) == 1, f"expected one line, got:\n{result.stderr}"
+    assert lines[0].startswith("error: ")
+    return lines[0]
 
 
 def read_events(run_dir: Path):

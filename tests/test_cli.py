@@ -107,7 +107,7 @@ def test_four_loss_multirun_writes_four_runs(workdir):
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("model=foo", "model/foo"),
+        ("model=foo", "error: model=foo: no such choice; choose from dcgan, mlp"),
         ("batch_size=-1", "error: batch_size=-1: must be >= 1"),
         ("optim.lr=abc", "optim.lr"),
         ("dataset=folder", "dataset.path"),

@@ -1,0 +1,299 @@
+"""Runs that survive kills, pre-emption, divergence and bad input (real processes, real files)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import error_line, read_events, run_gan, start_gan, tiny
+from PIL import Image
+
+from gan_cli import checkpoint
+from gan_cli.errors import ConfigError
+from gan_cli.registry import build
+from gan_cli.resume import latest
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(path: Path, proc, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"gan exited early: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.005)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def weights_equal(a: dict, b: dict) -> bool:
+    return all(
+        a[net].keys() == b[net].keys() and all(torch.equal(a[net][k], b[net][k]) for k in a[net])
+        for net in ("G", "D")
+    )
+
+
+def test_sigkill_then_resume_is_bit_exact_and_tensorboard_has_each_step_once(workdir):
+    N = 20  # checkpoint at N, run to 2N; full-size DCGAN on digits, batch norm included
+    args = ["steps=40", f"ckpt_every={N}", "log_every=10", "sample_every=20"]
+    straight = run_gan("train", *args, f"hydra.run.dir={workdir / 'a'}", cwd=workdir)
+    assert straight.returncode == 0, straight.stderr
+
+    killed = workdir / "b"
+    proc = start_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir)
+    wait_for(killed / "checkpoints" / f"step_{N:07d}.pt", proc)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    # killed at most a few steps after step N: its newest complete checkpoint is step N
+    assert checkpoint.load(latest(killed / "checkpoints"))["step"] == N
+
+    resumed = run_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir)  # same dir
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {killed}/checkpoints/step_{N:07d}.pt at step {N}" in resumed.stdout
+
+    a = checkpoint.load(workdir / "a" / "checkpoints" / "last.pt")
+    b = checkpoint.load(killed / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 2 * N
+    assert weights_equal(a, b)
+
+    # TensorBoard reads one point per logged step, with the values of the uninterrupted run
+    ea, eb = read_events(workdir / "a"), read_events(killed)
+    for tag in ("Loss/D", "Loss/G", "D/real", "D/fake"):
+        assert [e.step for e in eb.Scalars(tag)] == [10, 20, 30, 40]
+        assert [e.value for e in eb.Scalars(tag)] == [e.value for e in ea.Scalars(tag)]
+    assert [e.step for e in eb.Images("samples")] == [20, 40]
+    rows = [json.loads(r) for r in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20, 30, 40]
+
+
+def test_sigkill_at_random_moments_leaves_a_loadable_last_checkpoint(workdir):
+    rng = random.Random(1234)
+    run_dir = workdir / "run"
+    # a checkpoint every step (22 MB with Adam state): kills often land inside a write
+    args = ["steps=100000", "ckpt_every=1", "ckpt_keep=2", f"hydra.run.dir={run_dir}"]
+    steps_seen = [0]
+    for _ in range(3):
+        proc = start_gan("train", *args, cwd=workdir)
+        # wait until this process has saved once (it resumes from the last one) ...
+        wait_for(run_dir / "checkpoints" / f"step_{steps_seen[-1] + 1:07d}.pt", proc)
+        time.sleep(rng.uniform(0.0, 0.5))  # ... then kill it anywhere, mid-write included
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+        state = checkpoint.load(run_dir / "checkpoints" / "last.pt")  # whole, never torn
+        for kept in (run_dir / "checkpoints").glob("step_*.pt"):
+            checkpoint.load(kept)  # every finished file is whole
+        newest = checkpoint.load(latest(run_dir / "checkpoints"))["step"]
+        assert newest - state["step"] in (0, 1)  # last.pt at most one save behind
+        steps_seen.append(newest)
+    assert steps_seen == sorted(set(steps_seen)), steps_seen  # each run went on from the last
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_continues_from_it(workdir):
+    run_dir = workdir / "run"
+    args = tiny("steps=100000", "ckpt_every=100000", "log_every=1000")
+    proc = start_gan("train", *args, f"hydra.run.dir={run_dir}", cwd=workdir)
+    wait_for(run_dir / "metrics.jsonl", proc)  # created at start-up; training has begun
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    line = proc.stderr.read().strip().splitlines()[-1]
+    assert line.startswith("error: interrupted by SIGTERM at step ")
+    step = int(line.split("at step ")[1].split(";")[0])
+    assert f"gan train resume={run_dir}" in line
+    assert checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"] == step
+
+    out = run_gan("train", f"resume={run_dir}", f"steps={step + 3}", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert f"at step {step}" in out.stdout
+    assert checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"] == step + 3
+    # resume= replayed the run's own overrides (the tiny widths), then applied the new steps
+    assert checkpoint.load(run_dir / "checkpoints" / "last.pt")["config"]["model"]["g_width"] == 8
+
+
+class Payload:
+    """Unpickling this creates a file: proof that code in a checkpoint ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_checkpoint_carrying_a_pickle_payload_is_refused_and_nothing_runs(workdir):
+    marker = workdir / "payload_ran"
+    evil = workdir / "evil" / "checkpoints" / "last.pt"
+    evil.parent.mkdir(parents=True)
+    torch.save({"format": checkpoint.FORMAT, "step": 1, "G": Payload(marker)}, evil)
+    line = error_line(run_gan("train", f"resume={evil}", cwd=workdir))
+    assert "refused" in line and "it calls io.open" in line and str(evil) in line
+    assert not marker.exists()
+    with pytest.raises(Exception, match="refused"):
+        checkpoint.load(evil)
+    assert not marker.exists()
+
+
+def test_builders_outside_gan_cli_are_refused(workdir):
+    marker = workdir / "ran"
+    for target in ("os.system", "gan_cli.cli.os.system", "builtins.open"):
+        with pytest.raises(ConfigError, match="refused|only builders inside gan_cli"):
+            build({"_target_": target, "command": f"touch {marker}"}, "model")
+    line = error_line(run_gan("train", "model._target_=os.system", cwd=workdir))
+    assert "model._target_='os.system'" in line
+    assert not marker.exists()
+
+
+def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(workdir):
+    run_dir = workdir / "run"
+    base = tiny("model=mlp", "dataset=grid25", "log_every=5", f"hydra.run.dir={run_dir}")
+    assert run_gan("train", *base, "steps=10", "ckpt_every=5", cwd=workdir).returncode == 0
+    good = run_dir / "checkpoints" / "last.pt"
+    before = digest(good)
+    # continue the same run with a learning rate that blows the weights up
+    line = error_line(
+        run_gan("train", *base, "steps=40", "ckpt_every=2", "optim.lr=1e30", cwd=workdir)
+    )
+    assert line.startswith("error: training diverged by step 12")
+    assert line.endswith(f"last good checkpoint: {good.parent / 'step_0000010.pt'}")
+    assert digest(good) == before
+    state = checkpoint.load(good)
+    assert all(torch.isfinite(t).all() for t in state["G"].values())
+
+
+def test_forced_nan_in_a_fresh_run_names_the_step(workdir):
+    line = error_line(
+        run_gan(
+            "train",
+            *tiny(
+                "model=mlp",
+                "dataset=grid25",
+                "optim.lr=1e30",
+                "log_every=3",
+                "ckpt_every=100",
+                "steps=50",
+            ),
+            cwd=workdir,
+        )  # fmt: skip
+    )
+    assert line == (
+        "error: training diverged at step 3 (Loss/D, D/real, D/fake, Loss/G not finite); "
+        "no checkpoint was written"
+    )
+
+
+@pytest.fixture
+def finished_run(workdir):
+    """A short finished run on 16x16 RGB images; returns (run dir, digest of last.pt)."""
+    run_dir = workdir / "done"
+    args = tiny("dataset=fake", "dataset.resolution=16", "dataset.size=64", "steps=2")
+    out = run_gan("train", *args, f"hydra.run.dir={run_dir}", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    return run_dir, digest(run_dir / "checkpoints" / "last.pt")
+
+
+def test_checkpoint_problems_are_one_line_and_lose_nothing(workdir, finished_run):
+    run_dir, before = finished_run
+    last = run_dir / "checkpoints" / "last.pt"
+    records = {p: digest(p) for p in (run_dir / ".hydra").iterdir()}
+
+    # grayscale data against an RGB model
+    line = error_line(run_gan("train", f"resume={run_dir}", "dataset.channels=1", "steps=4",
+                              cwd=workdir))  # fmt: skip
+    assert "(3, 16, 16) (RGB)" in line and "(1, 16, 16) (grayscale)" in line
+    # another model config
+    line = error_line(run_gan("train", f"resume={run_dir}", "model.g_width=16", "steps=4",
+                              cwd=workdir))  # fmt: skip
+    assert "different model or config (model.g_width: 8 there, 16 here)" in line
+    assert digest(last) == before
+    # the refused attempts were recorded beside, not over, the run's own .hydra/ files
+    assert {p: digest(p) for p in records} == records
+    assert len(list((run_dir / ".hydra").glob("resumed_*"))) >= 1
+
+    # truncated and garbage checkpoints
+    broken = workdir / "broken.pt"
+    broken.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    assert "truncated or corrupt" in error_line(run_gan("train", f"resume={broken}", cwd=workdir))
+    broken.write_bytes(b"\x00not a checkpoint" * 100)
+    assert "truncated or corrupt" in error_line(run_gan("train", f"resume={broken}", cwd=workdir))
+    missing = workdir / "nothing_here"
+    assert "no such file or folder" in error_line(
+        run_gan("train", f"resume={missing}", cwd=workdir)
+    )
+    assert digest(last) == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["model=foo"], "error: model=foo: no such choice; choose from dcgan, mlp"),
+        (["loss=hing"], "choose from hinge, minimax, non_saturating, wasserstein, wasserstein_gp"),
+        (["optim.lr=abc"], "error: optim.lr=abc: Value 'abc' of type 'str' could not be"),
+        (["batch_size=0"], "error: batch_size=0: must be >= 1"),
+        (["optim.lr=-1"], "error: optim.lr=-1.0: must be > 0 and finite"),
+        (["dataset.resolution=48"], "error: dataset.resolution=48: model=dcgan builds 16, 32"),
+    ],
+)
+def test_bad_config_is_one_line(workdir, overrides, expected):
+    line = error_line(run_gan("train", *overrides, cwd=workdir))
+    assert line.startswith(expected) or expected in line, line
+    assert not (workdir / "outputs").exists() or not list((workdir / "outputs").rglob("*.pt"))
+
+
+def test_bad_data_folders_are_one_line(workdir):
+    missing = workdir / "missing"
+    line = error_line(run_gan("train", "dataset=folder", f"dataset.path={missing}", cwd=workdir))
+    assert line == f"error: dataset.path={missing}: no such folder"
+
+    empty = workdir / "empty"
+    empty.mkdir()
+    line = error_line(run_gan("train", "dataset=folder", f"dataset.path={empty}", cwd=workdir))
+    assert line.startswith(f"error: dataset.path={empty}: no images")
+
+    images = workdir / "images"
+    images.mkdir()
+    for i in range(3):
+        Image.new("RGB", (20, 20), (i * 80, 0, 0)).save(images / f"{i}.png")
+    (images / "3.jpg").write_bytes(b"this is no jpeg")
+    line = error_line(run_gan("train", "dataset=folder", f"dataset.path={images}",
+                              "dataset.resolution=16", "dataset.workers=1", "batch_size=4",
+                              "steps=3", cwd=workdir))  # fmt: skip
+    assert line == f"error: cannot read image {images / '3.jpg'}: UnidentifiedImageError"
+
+
+def test_an_output_dir_that_cannot_be_written_is_one_line(workdir):
+    blocker = workdir / "a_file"
+    blocker.write_text("not a folder")
+    line = error_line(run_gan("train", f"hydra.run.dir={blocker}/run", cwd=workdir))
+    assert str(blocker / "run") in line and "Not a directory" in line
+
+
+def test_full_traceback_with_hydra_full_error(workdir):
+    out = run_gan("train", "batch_size=0", cwd=workdir, env={"HYDRA_FULL_ERROR": "1"})
+    assert out.returncode != 0
+    assert "Traceback" in out.stderr and "ConfigError: batch_size=0" in out.stderr
+
+
+def test_a_sweep_with_a_failing_job_finishes_the_others_and_prints_a_summary(workdir):
+    sweep = workdir / "sweep"
+    out = run_gan(
+        "train", "--multirun", "optim.lr=1e-4,2e-4,1e30,3e-4",
+        *tiny("model=mlp", "dataset=grid25", "steps=6", "log_every=3"),
+        f"hydra.sweep.dir={sweep}", cwd=workdir,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "sweep: 4 jobs, 3 ok, 1 failed" in out.stdout
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert len(jobs) == 4
+    for i, job in enumerate(jobs):
+        status = "failed" if i == 2 else "ok"
+        assert f"#{i:<3} {status:<6}" in out.stdout and str(job) in out.stdout
+        assert (job / "checkpoints" / "last.pt").exists() == (i != 2)
+    assert "reason: training diverged at step 3" in out.stdout
