@@ -96,16 +96,17 @@ def test_sigkill_at_random_moments_leaves_a_loadable_last_checkpoint(workdir):
     assert steps_seen == sorted(set(steps_seen)), steps_seen  # each run went on from the last
 
 
-def test_sigterm_saves_a_checkpoint_and_resume_continues_from_it(workdir):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_saves_a_checkpoint_and_resume_continues_from_it(workdir, sig):
     run_dir = workdir / "run"
     args = tiny("steps=100000", "ckpt_every=100000", "log_every=1000")
     proc = start_gan("train", *args, f"hydra.run.dir={run_dir}", cwd=workdir)
     wait_for(run_dir / "metrics.jsonl", proc)  # created at start-up; training has begun
     time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == 128 + sig
     line = proc.stderr.read().strip().splitlines()[-1]
-    assert line.startswith("error: interrupted by SIGTERM at step ")
+    assert line.startswith(f"error: interrupted by {sig.name} at step ")
     step = int(line.split("at step ")[1].split(";")[0])
     assert f"gan train resume={run_dir}" in line
     assert checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"] == step

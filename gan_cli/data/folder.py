@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def load(path: str, resolution: int = 64, channels: int = 3, workers: int = 2) -
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"dataset.path={path}: no such folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise DataError(f"dataset.path={path}: folder not readable (permission denied)")
     try:
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS)
     except OSError as exc:
