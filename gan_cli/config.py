@@ -176,6 +176,7 @@ class DeviceType(str, Enum):
 
 
 class Precision(str, Enum):
+    auto = "auto"  # bf16 where the hardware computes it natively, else fp32 (see runtime.py)
     fp32 = "fp32"
     bf16 = "bf16"  # autocast to bfloat16
     fp16 = "fp16"  # autocast to float16, with a gradient scaler per network
@@ -184,7 +185,9 @@ class Precision(str, Enum):
 @dataclass
 class DeviceConfig(_Checked):
     type: DeviceType = DeviceType.auto
-    precision: Precision = Precision.fp32
+    precision: Precision = Precision.auto
+    channels_last: bool = True  # NHWC memory format for convolutional models (faster on both)
+    compile: bool = False  # torch.compile G and D (slow first steps; pays off on long runs)
 
 
 # ---------------------------------------------------------------------- optimiser

@@ -20,11 +20,12 @@ from gan_cli.runtime import Runtime
 STATS = ("Loss/D", "D/real", "D/fake")  # what d_step returns, in this order
 
 
-def make_optimizer(cfg: OptimConfig, params, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(cfg: OptimConfig, params, lr: float, **impl) -> torch.optim.Optimizer:
+    """`impl`: how the update runs (fused / foreach), from Runtime.optimizer_options()."""
     name = str(getattr(cfg.name, "value", cfg.name))
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), foreach=True)
-    return torch.optim.RMSprop(params, lr=lr, foreach=True)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), **impl)
+    return torch.optim.RMSprop(params, lr=lr, **impl)
 
 
 @dataclass
@@ -38,6 +39,11 @@ class GAN:
 
     def __post_init__(self) -> None:
         self.scaler_g, self.scaler_d = self.rt.grad_scaler(), self.rt.grad_scaler()
+        # The forward passes of the training step; compiled when asked. G and D themselves stay
+        # as built: their state_dicts, the gradient penalty (double backward, which compiled
+        # graphs do not support) and sampling use them directly.
+        compile_ = torch.compile if self.rt.compile else (lambda m: m)
+        self.g_forward, self.d_forward = compile_(self.G), compile_(self.D)
 
     def noise(self, n: int) -> Tensor:
         return torch.randn(n, self.G.latent_dim, device=self.rt.device)
@@ -48,21 +54,21 @@ class GAN:
         Returns the generated batch (with its graph when `keep_graph`, so the G step can reuse
         it instead of running G again) and the stats (Loss/D, D/real, D/fake) on the device.
         """
-        rt, D = self.rt, self.D
+        rt, D = self.rt, self.d_forward
         with torch.set_grad_enabled(keep_graph), rt.autocast():
-            fake = self.G(self.noise(real.shape[0]))
+            fake = self.g_forward(self.noise(real.shape[0]))
         with rt.autocast():
             real_scores = D(real)  # real data labelled real ...
             fake_scores = D(fake.detach())  # ... generated data labelled fake; no grad into G
             d_loss = self.loss.d_loss(real_scores, fake_scores)
-        penalty = self.loss.d_penalty(D, real, fake)
+        penalty = self.loss.d_penalty(self.D, real, fake)
         if penalty is not None:
             d_loss = d_loss + penalty
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(d_loss).backward()
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
-        self.loss.after_d_step(D)
+        self.loss.after_d_step(self.D)
         stats = torch.stack([d_loss, real_scores.mean(), fake_scores.mean()]).detach().float()
         return fake, stats
 
@@ -70,7 +76,7 @@ class GAN:
         """One G update through the D just trained, on the samples of the last D step."""
         self.D.requires_grad_(False)  # the backward passes through D, without D's weight grads
         with self.rt.autocast():
-            g_loss = self.loss.g_loss(self.D(fake))
+            g_loss = self.loss.g_loss(self.d_forward(fake))
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(g_loss).backward()
         self.scaler_g.step(self.opt_g)
@@ -119,12 +125,13 @@ def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
 def build_gan(cfg: DictConfig, optim: OptimConfig, data_shape: tuple[int, ...], rt: Runtime):
     """Networks from `cfg.model`, objective from `cfg.loss`, optimisers from `optim`."""
     G, D = build(cfg.model, "model", data_shape=data_shape)
-    G, D = G.to(rt.device), D.to(rt.device)
+    G, D = rt.place(G), rt.place(D)
+    impl = rt.optimizer_options()
     return GAN(
         G=G,
         D=D,
         loss=build(cfg.loss, "loss"),
-        opt_g=make_optimizer(optim, G.parameters(), optim.lr_g),
-        opt_d=make_optimizer(optim, D.parameters(), optim.lr_d),
+        opt_g=make_optimizer(optim, G.parameters(), optim.lr_g, **impl),
+        opt_d=make_optimizer(optim, D.parameters(), optim.lr_d, **impl),
         rt=rt,
     )

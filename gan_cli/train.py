@@ -52,7 +52,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
 
     # ---- data, networks, objective, optimisers
     source = build(cfg.dataset, "dataset")
-    batches = BatchStream(source, spec.batch_size, spec.seed, rt.device)
+    batches = BatchStream(source, spec.batch_size, spec.seed, rt.device, rt.channels_last)
     gan = build_gan(cfg, spec.optim, source.shape, rt)
     noise = torch.Generator().manual_seed(spec.seed)
     n_fixed = spec.grid_size if source.is_image else POINTS_SHOWN

@@ -50,7 +50,10 @@ class FolderSource:
     def __len__(self) -> int:
         return len(self.images)
 
-    def batches(self, order: Tensor, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+    def batches(
+        self, order: Tensor, batch_size: int, device: torch.device, channels_last: bool = False
+    ) -> Iterator[Tensor]:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
         loader = DataLoader(
             self.images,
             batch_sampler=[chunk.tolist() for chunk in order.split(batch_size)],
@@ -61,7 +64,7 @@ class FolderSource:
         for batch in loader:
             if isinstance(batch, str):
                 raise DataError(batch)
-            yield to_unit_range(batch.to(device, non_blocking=True))
+            yield to_unit_range(batch.to(device, non_blocking=True)).contiguous(memory_format=fmt)
 
 
 def load(path: str, resolution: int = 64, channels: int = 3, workers: int = 2) -> FolderSource:

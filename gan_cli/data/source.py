@@ -42,9 +42,13 @@ class TensorSource:
     def __len__(self) -> int:
         return self.data.shape[0]
 
-    def batches(self, order: Tensor, batch_size: int, device: torch.device) -> Iterator[Tensor]:
-        if self.data.device != device:
-            self.data = self.data.to(device)  # once: later epochs find it there
+    def batches(
+        self, order: Tensor, batch_size: int, device: torch.device, channels_last: bool = False
+    ) -> Iterator[Tensor]:
+        if self.data.device != device:  # once: later epochs find it there
+            self.data = self.data.to(device)
+            if channels_last and self.is_image:  # gathered batches keep this layout
+                self.data = self.data.contiguous(memory_format=torch.channels_last)
         order = order.to(device)
         for i in range(0, len(order), batch_size):
             batch = self.data[order[i : i + batch_size]]
@@ -55,13 +59,16 @@ class BatchStream:
     """Endless mini-batches of a fixed size; each epoch a fresh shuffle; the last partial batch
     of an epoch is dropped. `state_dict()` / `load_state_dict()` resume mid-epoch exactly."""
 
-    def __init__(self, source, batch_size: int, seed: int, device: torch.device):
+    def __init__(
+        self, source, batch_size: int, seed: int, device: torch.device, channels_last=False
+    ):
         if len(source) < batch_size:
             raise DataError(
                 f"data set {source.name} has {len(source)} samples, fewer than "
                 f"batch_size={batch_size}"
             )
         self.source, self.batch_size, self.seed, self.device = source, batch_size, seed, device
+        self.channels_last = channels_last
         self.epoch = 0
         self.taken = 0  # batches handed out in the current epoch
         self._it: Iterator[Tensor] | None = None
@@ -78,7 +85,9 @@ class BatchStream:
         for _ in range(2):
             if self._it is None:
                 order = self._order()[self.taken * self.batch_size :]
-                self._it = self.source.batches(order, self.batch_size, self.device)
+                self._it = self.source.batches(
+                    order, self.batch_size, self.device, self.channels_last
+                )
             batch = next(self._it, None)
             if batch is not None:
                 self.taken += 1

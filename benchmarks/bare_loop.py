@@ -1,0 +1,92 @@
+"""The loop one would write by hand: the baseline `gan train` is measured against.
+
+Same networks (gan_cli's DCGAN builder, so the architectures are identical), same
+non-saturating loss, Adam (lr 2e-4, betas (0.5, 0.999)), random images held on the device,
+the same precision and memory format. Nothing else: no config, no logging, no checkpoints.
+Like `gan train` it freezes D's weights during the G step (a loop written with care would).
+
+    python benchmarks/bare_loop.py --resolution 64 --batch 64 --precision bf16 --channels-last
+prints one JSON line: {"img_per_s": ..., ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from gan_cli.models.dcgan import build
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--steps", type=int, default=20)
+    a = p.parse_args()
+
+    torch.manual_seed(0)
+    dev = torch.device(a.device)
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    G, D = build((3, a.resolution, a.resolution))
+    G, D = G.to(dev, memory_format=fmt), D.to(dev, memory_format=fmt)
+    fused = {"fused": True} if dev.type == "cuda" else {"foreach": True}
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), **fused)
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), **fused)
+    g_fwd, d_fwd = (torch.compile(G), torch.compile(D)) if a.compile else (G, D)
+    data = torch.randint(0, 256, (1024, 3, a.resolution, a.resolution), dtype=torch.uint8)
+    data = data.to(dev).contiguous(memory_format=fmt)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
+    scaler_g = torch.amp.GradScaler(dev.type, enabled=a.precision == "fp16")
+    scaler_d = torch.amp.GradScaler(dev.type, enabled=a.precision == "fp16")
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+    def step() -> None:
+        idx = torch.randint(0, len(data), (a.batch,), device=dev)
+        real = data[idx].float().div_(127.5).sub_(1)
+        z = torch.randn(a.batch, 100, device=dev)
+        with autocast():
+            fake = g_fwd(z)
+            d_loss = F.softplus(-d_fwd(real)).mean() + F.softplus(d_fwd(fake.detach())).mean()
+        opt_d.zero_grad(set_to_none=True)
+        scaler_d.scale(d_loss).backward()
+        scaler_d.step(opt_d)
+        scaler_d.update()
+        D.requires_grad_(False)
+        with autocast():
+            g_loss = F.softplus(-d_fwd(fake)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        scaler_g.scale(g_loss).backward()
+        scaler_g.step(opt_g)
+        scaler_g.update()
+        D.requires_grad_(True)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(a.warmup):
+        step()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    sync()
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"img_per_s": a.steps * a.batch / seconds, "seconds": seconds,
+                      "steps": a.steps}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
