@@ -62,6 +62,12 @@ def atomic_link(src: Path, dst: Path) -> None:
     _fsync_dir(dst.parent)
 
 
+def save_as(state: dict[str, Any], path: Path) -> Path:
+    """One checkpoint file at `path` (e.g. best.pt), atomically."""
+    atomic_save({"format": FORMAT, **state}, path)
+    return path
+
+
 def save(state: dict[str, Any], folder: Path, step: int, keep: int) -> Path:
     """Write step_<step>.pt and point last.pt at it; keep the newest `keep` step files."""
     path = folder / f"step_{step:07d}.pt"

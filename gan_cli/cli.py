@@ -11,6 +11,7 @@ one `error: ...` line with a non-zero exit; `HYDRA_FULL_ERROR=1` shows the full 
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -34,15 +35,21 @@ def config_dir() -> str:
 config.register()
 
 
-@hydra.main(config_path=config_dir(), config_name="train", version_base="1.3")
-def train_app(cfg: DictConfig) -> float | None:
-    def task():
-        spec = config.validate(cfg, _choices())  # before torch is imported: bad values fail fast
-        from gan_cli.train import train
+def hydra_app(config_name: str, task: str):
+    """The Hydra app of a verb: compose `conf/<config_name>.yaml`, validate it, then import
+    and run `task` ("module:function", called with the config and its validated form). Heavy
+    imports (torch) happen only here, after composition."""
 
-        return train(cfg, spec)
+    @hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")
+    def app(cfg: DictConfig):
+        def run():
+            spec = config.validate(cfg, _choices())  # bad values fail before torch is imported
+            module, function = task.split(":")
+            return getattr(importlib.import_module(module), function)(cfg, spec)
 
-    return sweep.run_job(task)
+        return sweep.run_job(run)
+
+    return app
 
 
 def _choices() -> dict[str, str]:
@@ -52,8 +59,13 @@ def _choices() -> dict[str, str]:
 
 
 VERBS = {
-    "train": (train_app, "train a GAN (gan train --help for every option)"),
-}
+    "train": (hydra_app("train", "gan_cli.train:train"),
+              "train a GAN (gan train --help for every option)"),
+    "sample": (hydra_app("sample", "gan_cli.sample:sample"),
+               "samples from a checkpoint: a grid, image files, an interpolation"),
+    "eval": (hydra_app("eval", "gan_cli.eval:evaluate"),
+             "FID/KID/IS/precision-recall or mode coverage of checkpoints"),
+}  # fmt: skip
 
 
 def usage() -> str:
@@ -65,6 +77,8 @@ def usage() -> str:
         "  gan train model=dcgan loss=hinge",
         "  gan train --multirun loss=minimax,non_saturating,wasserstein,hinge",
         "  gan train resume=outputs/2026-01-01/12-00-00",
+        "  gan sample ckpt=outputs/2026-01-01/12-00-00 n=64 out=grid.png",
+        "  gan eval ckpt=outputs/multirun/2026-01-01/12-00-00",
         "  gan train --cfg job",
     ]
     return "\n".join(lines)
@@ -92,6 +106,22 @@ def one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+# Keys whose values are paths. Sweep folders are named like `0_loss=hinge,seed=1`, and '=' or
+# ',' in an override value trips Hydra's parser, so such values are quoted for it.
+PATH_KEYS = {"ckpt", "resume", "out", "dataset.path", "dataset.root", "hydra.run.dir",
+             "hydra.sweep.dir", "eval.inception_weights", "inception_weights"}  # fmt: skip
+_SPECIAL = set("=,()[]{} '\"")
+
+
+def quote_paths(argv: list[str]) -> list[str]:
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        plain = value and value[0] not in "['\"" and any(c in _SPECIAL for c in value)
+        out.append(f"{key}='{value}'" if sep and key.lstrip("+") in PATH_KEYS and plain else arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -109,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
             from gan_cli.resume import resume_argv
 
             rest = resume_argv(rest)
-        sys.argv = [f"gan-{verb}", *rest]  # what Hydra parses
+        sys.argv = [f"gan-{verb}", *quote_paths(rest)]  # what Hydra parses
         app()
     except Stop as exc:  # a GanError inside a run, or an interruption
         if full_errors and exc.__cause__ is not None:

@@ -118,9 +118,18 @@ class WassersteinConfig(LossConfig):
 
 
 # -------------------------------------------------------------------------- dataset
+class MetricsKind(str, Enum):
+    digits = "digits"  # digits-classifier FID/KID/IS/precision-recall + class coverage
+    inception = "inception"  # the same with the FID Inception-v3 (needs its weights file)
+    stacked = "stacked"  # stacked-digits modes out of 1,000
+    modes = "modes"  # 2-D mixture modes, high-quality share, reverse KL
+
+
 @dataclass
 class DatasetConfig(_Checked):
     _target_: str = MISSING  # a loader in gan_cli.data returning a data source
+    metrics: MetricsKind = MetricsKind.inception  # how samples of this data set are measured
+    eval_every: int = 0  # default of eval.every for this data set (0: no evaluation)
 
 
 @dataclass
@@ -157,6 +166,18 @@ class FakeDatasetConfig(ImageDatasetConfig):
     def check(self, root: TrainConfig) -> None:
         super().check(root)
         self.require_positive("size")
+
+
+@dataclass
+class StackedDigitsConfig(ImageDatasetConfig):
+    channels: int = 3
+    size: int = 50_000  # stacked images (index triples; the digits themselves are shared)
+    seed: int = 0
+
+    def check(self, root: TrainConfig) -> None:
+        super().check(root)
+        self.require_positive("size")
+        self.require("channels", self.channels == 3, "3 (one digit per channel)")
 
 
 @dataclass
@@ -211,6 +232,22 @@ class OptimConfig(_Checked):
         self.require("betas", ok, "two numbers in [0, 1)")
 
 
+# ---------------------------------------------------------------------- evaluation
+@dataclass
+class EvalConfig(_Checked):
+    every: int = 0  # steps between evaluations during training (and at the end); 0: never
+    samples: int = 2000  # generated samples per evaluation
+    reference_samples: int = 10_000  # data samples the reference statistics are computed from
+    best: str = "auto"  # metric that picks checkpoints/best.pt and the task's return value
+    inception_weights: str | None = None  # pt_inception-2015-12-05-6726825d.pth, if not cached
+    download: bool = False  # may the Inception weights be downloaded
+    cache_dir: str = "~/.cache/gan-cli"  # reference statistics, computed once per protocol
+
+    def check(self, root: TrainConfig) -> None:
+        self.require("every", self.every >= 0, ">= 0")
+        self.require_positive("samples", "reference_samples")
+
+
 # ------------------------------------------------------------------------- root
 @dataclass
 class TrainConfig(_Checked):
@@ -219,6 +256,7 @@ class TrainConfig(_Checked):
     dataset: Any = MISSING
     device: DeviceConfig = field(default_factory=DeviceConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     seed: int = 0
     steps: int = 1500  # generator updates; the run ends after this many
     batch_size: int = 64
@@ -227,6 +265,7 @@ class TrainConfig(_Checked):
     ckpt_every: int = 500  # steps between checkpoints (the last step always saves)
     ckpt_keep: int = 3  # periodic checkpoints kept besides last.pt
     grid_size: int = 64  # samples in each grid, from the same fixed noise all run long
+    ema_decay: float = 0.0  # > 0 (e.g. 0.999): sample and evaluate an EMA of G's weights
     resume: str | None = None  # a run dir or checkpoint to continue (see README, "Resuming")
 
     def check(self, root: TrainConfig) -> None:
@@ -234,6 +273,44 @@ class TrainConfig(_Checked):
         self.require("batch_size", self.batch_size >= 1, ">= 1")
         self.require_positive("log_every", "sample_every", "ckpt_every", "grid_size")
         self.require("ckpt_keep", self.ckpt_keep >= 1, ">= 1")
+        self.require("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)")
+
+
+# ------------------------------------------------------------- gan sample / gan eval
+@dataclass
+class SampleConfig(_Checked):
+    ckpt: str = MISSING
+    n: int = 64
+    out: str = "samples.png"
+    seed: int = 0
+    ema: bool = True
+    interpolate: list[int] | None = None
+    device: DeviceType = DeviceType.auto
+
+    def check(self, root) -> None:
+        self.require_positive("n")
+        ok = self.interpolate is None or len(self.interpolate) == 2
+        self.require("interpolate", ok, "two seeds, e.g. [3,7]")
+
+
+@dataclass
+class EvalCommandConfig(_Checked):
+    ckpt: Any = MISSING  # str or list of str
+    metrics: str = "auto"
+    samples: int = 10_000
+    reference_samples: int = 10_000
+    seed: int = 0
+    ema: bool = True
+    inception_weights: str | None = None
+    download: bool = False
+    cache_dir: str = "~/.cache/gan-cli"
+    out: str = "eval.json"
+    device: DeviceType = DeviceType.auto
+
+    def check(self, root) -> None:
+        self.require_positive("samples", "reference_samples")
+        kinds = ("auto", *MetricsKind.__members__)
+        self.require("metrics", self.metrics in kinds, " or ".join(kinds))
 
 
 SCHEMAS: dict[str, dict[str, type]] = {
@@ -244,6 +321,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "download": DownloadDatasetConfig,
         "folder": FolderDatasetConfig,
         "fake": FakeDatasetConfig,
+        "stacked": StackedDigitsConfig,
         "mixture": MixtureDatasetConfig,
     },
     "device": {"device": DeviceConfig},
@@ -254,6 +332,8 @@ def register() -> None:
     """Put the schemas where the YAML files' defaults lists look for them."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="sample_schema", node=SampleConfig)
+    cs.store(name="eval_schema", node=EvalCommandConfig)
     for group, schemas in SCHEMAS.items():
         for name, schema in schemas.items():
             cs.store(group=f"schema/{group}", name=name, node=schema)
@@ -275,7 +355,7 @@ def validate(cfg: DictConfig, choices: dict[str, str] | None = None) -> TrainCon
     except Exception as exc:  # an unresolved interpolation or a MISSING value
         raise ConfigError(_first_line(exc)) from exc
     root._choices = choices or {}  # type: ignore[attr-defined]
-    for f in fields(root):
+    for f in fields(root) if isinstance(root, TrainConfig) else []:
         node = getattr(root, f.name)
         if isinstance(node, _Checked):
             node._key = f.name

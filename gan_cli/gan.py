@@ -36,8 +36,15 @@ class GAN:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     rt: Runtime
+    ema_decay: float = 0.0  # > 0: keep an exponential moving average of G's weights
 
     def __post_init__(self) -> None:
+        self.G_ema = None
+        if self.ema_decay > 0:  # torch's own EMA wrapper; batch-norm statistics averaged too
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            avg = get_ema_multi_avg_fn(self.ema_decay)
+            self.G_ema = AveragedModel(self.G, multi_avg_fn=avg, use_buffers=True)
         self.scaler_g, self.scaler_d = self.rt.grad_scaler(), self.rt.grad_scaler()
         # The forward passes of the training step; compiled when asked. G and D themselves stay
         # as built: their state_dicts, the gradient penalty (double backward, which compiled
@@ -82,7 +89,14 @@ class GAN:
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         self.D.requires_grad_(True)
+        if self.G_ema is not None:
+            self.G_ema.update_parameters(self.G)
         return g_loss.detach().float()
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator to sample and evaluate: the EMA copy when there is one."""
+        return self.G_ema.module if self.G_ema is not None else self.G
 
     def step(self, batches, d_steps: int) -> tuple[Tensor, Tensor]:
         """A training step: `d_steps` D updates, then one G update. Stats stay on the device:
@@ -94,7 +108,11 @@ class GAN:
         return d_sum, self.g_step(fake)
 
     def state_dict(self) -> dict:
+        ema = {}
+        if self.G_ema is not None:
+            ema = {"G_ema": self.G_ema.module.state_dict(), "ema_n": self.G_ema.n_averaged}
         return {
+            **ema,
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -108,6 +126,9 @@ class GAN:
         self.D.load_state_dict(state["D"])
         _load_optimizer(self.opt_g, state["opt_g"])
         _load_optimizer(self.opt_d, state["opt_d"])
+        if self.G_ema is not None and "G_ema" in state:
+            self.G_ema.module.load_state_dict(state["G_ema"])
+            self.G_ema.n_averaged.copy_(state["ema_n"])
         if state.get("scaler_g"):
             self.scaler_g.load_state_dict(state["scaler_g"])
             self.scaler_d.load_state_dict(state["scaler_d"])
@@ -122,7 +143,8 @@ def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
         group.update(setting)
 
 
-def build_gan(cfg: DictConfig, optim: OptimConfig, data_shape: tuple[int, ...], rt: Runtime):
+def build_gan(cfg: DictConfig, optim: OptimConfig, data_shape: tuple[int, ...], rt: Runtime,
+              ema_decay: float = 0.0) -> GAN:  # fmt: skip
     """Networks from `cfg.model`, objective from `cfg.loss`, optimisers from `optim`."""
     G, D = build(cfg.model, "model", data_shape=data_shape)
     G, D = rt.place(G), rt.place(D)
@@ -134,4 +156,5 @@ def build_gan(cfg: DictConfig, optim: OptimConfig, data_shape: tuple[int, ...], 
         opt_g=make_optimizer(optim, G.parameters(), optim.lr_g, **impl),
         opt_d=make_optimizer(optim, D.parameters(), optim.lr_d, **impl),
         rt=rt,
+        ema_decay=ema_decay,
     )

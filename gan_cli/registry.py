@@ -15,12 +15,15 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli.errors import ConfigError
 
 
-def build(node: DictConfig | dict, key: str, **extra: Any) -> Any:
+def build(node: DictConfig | dict, key: str, ignore: tuple[str, ...] = (), **extra: Any) -> Any:
+    """Call `node._target_(**node, **extra)`; `ignore`: keys of the node that are not params."""
     params = (
         OmegaConf.to_container(node, resolve=True, enum_to_str=True)
         if isinstance(node, DictConfig)
         else dict(node)
     )
+    for name in ignore:
+        params.pop(name, None)
     target = str(params.pop("_target_", ""))
     if not target.startswith("gan_cli."):
         raise ConfigError(f"{key}._target_={target!r}: only builders inside gan_cli may be used")

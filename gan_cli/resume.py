@@ -20,6 +20,7 @@ from gan_cli.errors import CheckpointError, ConfigError
 # Settings a checkpoint must share with the run that continues it. Everything else (steps,
 # intervals, learning rates, device, precision) may change on resume.
 IDENTITY = ("model", "loss", "dataset", "batch_size", "seed", "optim.name", "optim.d_steps")
+FREE = {"dataset.metrics", "dataset.eval_every"}  # inside IDENTITY, but free to change
 
 
 def run_dir_of(path: Path) -> Path:
@@ -126,7 +127,7 @@ def _differences(key: str, old, new) -> list[str]:
             for k in sorted(set(old) | set(new))
             for d in _differences(f"{key}.{k}", old.get(k), new.get(k))
         ]
-    return [] if old == new else [f"{key}: {old!r} there, {new!r} here"]
+    return [] if old == new or key in FREE else [f"{key}: {old!r} there, {new!r} here"]
 
 
 def _describe(shape: tuple[int, ...]) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
-from torchvision.io import write_png
+
+from gan_cli.samples import save_png
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -97,7 +98,7 @@ class RunWriter:
             return None
         self._tb.add_image(tag, image, step)
         path = self.samples_dir / f"{tag}_{step:07d}.png"
-        write_png(image, str(path))
+        save_png(image, str(path))
         return path
 
     def flush(self) -> None:

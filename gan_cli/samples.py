@@ -39,6 +39,14 @@ def scatter(points: Tensor, reference: Tensor | None = None, size: int = 384) ->
     return canvas.permute(2, 0, 1).contiguous()
 
 
+def save_png(image: Tensor, path) -> None:
+    """uint8 (C, H, W) with C = 1 or 3 -> a PNG file (through Pillow)."""
+    from PIL import Image
+
+    array = image.detach().cpu().permute(1, 2, 0).numpy()
+    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(path)
+
+
 def picture(samples: Tensor, reference: Tensor | None = None) -> Tensor:
     """A grid for images, a scatter plot for points."""
     return image_grid(samples) if samples.dim() == 4 else scatter(samples, reference)

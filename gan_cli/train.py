@@ -21,10 +21,11 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gan_cli import checkpoint
 from gan_cli.config import TrainConfig
+from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream
 from gan_cli.errors import CheckpointError, GanError, Interrupted
 from gan_cli.gan import GAN, STATS, build_gan
-from gan_cli.registry import build
+from gan_cli.metrics.evaluate import DEFAULT_BEST, Evaluator, better
 from gan_cli.resume import check_compatible, checkpoint_of
 from gan_cli.run_writer import RunWriter, flatten
 from gan_cli.runtime import make_runtime, rng_state, seed_everything, set_rng_state
@@ -51,9 +52,11 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     overrides = [o for o in hydra.overrides.task if not o.startswith("resume=")]
 
     # ---- data, networks, objective, optimisers
-    source = build(cfg.dataset, "dataset")
+    source = load_dataset(cfg.dataset)
     batches = BatchStream(source, spec.batch_size, spec.seed, rt.device, rt.channels_last)
-    gan = build_gan(cfg, spec.optim, source.shape, rt)
+    gan = build_gan(cfg, spec.optim, source.shape, rt, spec.ema_decay)
+    evaluator = make_evaluator(spec, config["dataset"], source, rt.device)  # None: eval off
+    best = {"metric": best_metric(spec), "value": None, "step": None}
     noise = torch.Generator().manual_seed(spec.seed)
     n_fixed = spec.grid_size if source.is_image else POINTS_SHOWN
     fixed_z = torch.randn(n_fixed, gan.G.latent_dim, generator=noise).to(rt.device)
@@ -72,6 +75,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
             raise CheckpointError(f"{last_ckpt} does not fit this model ({first})") from None
         batches.load_state_dict(state["data"])
         fixed_z = state["fixed_z"].to(rt.device)
+        best = state.get("best", best)
         set_rng_state(state["rng"])  # last: set-up above drew from the generators too
         start = int(state["step"])
         log.info("resumed from %s at step %d", last_ckpt, start)
@@ -84,16 +88,17 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     # ---- outputs (main process only)
     writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start)
     choices = {k: v for k, v in hydra.runtime.choices.items() if v and not k.startswith("hydra")}
-    writer.hparams({**flatten(config), **choices}, metrics=list(SCALARS))  # model=dcgan, ...
+    tracked = [*SCALARS, *([f"Metrics/{best['metric']}"] if evaluator else [])]
+    writer.hparams({**flatten(config), **choices}, metrics=tracked)  # model=dcgan, ...
     millions = [sum(p.numel() for p in net.parameters()) / 1e6 for net in (gan.G, gan.D)]
     log.info(
         "run dir %s | data %s %s x %d | G %.2fM, D %.2fM params | %s %s",
         run_dir, source.name, source.shape, len(source), *millions, rt.device, rt.precision,
     )  # fmt: skip
 
-    def save(step: int) -> Path:
+    def snapshot(step: int) -> dict:
         require_finite_weights(step, gan, last_ckpt)  # never replace a good checkpoint by NaNs
-        state = {
+        return {
             **gan.state_dict(),
             "step": step,
             "fixed_z": fixed_z.cpu(),
@@ -102,8 +107,8 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
             "rng": rng_state(),
             "config": config,
             "overrides": overrides,  # what `gan train resume=` replays
+            "best": best,
         }
-        return checkpoint.save(state, ckpt_dir, step, spec.ckpt_keep)
 
     # ---- the loop: optim.d_steps updates of D, then one of G
     d_steps = spec.optim.d_steps
@@ -139,12 +144,22 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
                 shown = " | ".join(f"{tag} {value:.4g}" for tag, value in values.items())
                 log.info("step %d/%d | %s", step, spec.steps, shown)
             if step % spec.sample_every == 0 or last:
-                gan.G.eval()  # BatchNorm from running statistics, as `gan sample` will
+                G = gan.sampler.eval()  # batch norm from running statistics, as `gan sample`
                 with torch.no_grad(), rt.autocast():
-                    samples = gan.G(fixed_z)
+                    samples = G(fixed_z)
                 writer.picture(step, "samples", picture(samples, reference))
+            if evaluator and (step % spec.eval.every == 0 or last):
+                scores = evaluator(gan.sampler, rt.autocast)
+                writer.scalars(step, {f"Metrics/{k}": v for k, v in scores.items()})
+                log.info(
+                    "step %d | %s", step, " | ".join(f"{k} {v:.4g}" for k, v in scores.items())
+                )
+                value = scores[best["metric"]]
+                if better(best["metric"], value, best["value"]) and rt.is_main:
+                    best = {"metric": best["metric"], "value": value, "step": step}
+                    checkpoint.save_as(snapshot(step), ckpt_dir / "best.pt")
             if (step % spec.ckpt_every == 0 or last or stop.requested) and rt.is_main:
-                last_ckpt = save(step)
+                last_ckpt = checkpoint.save(snapshot(step), ckpt_dir, step, spec.ckpt_keep)
             if stop.requested and not last:
                 writer.close()
                 raise Interrupted(
@@ -156,7 +171,28 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     writer.close()
     log.info("done: %d steps; checkpoint %s; samples in %s", spec.steps, last_ckpt,
              writer.samples_dir)  # fmt: skip
-    return None
+    if not evaluator:
+        return None
+    log.info("final %s %.4g; best %.4g at step %s", best["metric"], value, best["value"],
+             best["step"])  # fmt: skip
+    return value  # the last evaluation: what a Hydra sweeper (e.g. Optuna) optimises
+
+
+def best_metric(spec: TrainConfig) -> str:
+    kind = str(getattr(spec.dataset.metrics, "value", spec.dataset.metrics))
+    return DEFAULT_BEST[kind] if spec.eval.best == "auto" else spec.eval.best
+
+
+def make_evaluator(spec: TrainConfig, dataset: dict, source, device) -> Evaluator | None:
+    if not spec.eval.every:
+        return None
+    kind = str(getattr(spec.dataset.metrics, "value", spec.dataset.metrics))
+    return Evaluator(
+        kind, source, spec.eval.samples, spec.seed, dataset, device,
+        cache_dir=Path(spec.eval.cache_dir).expanduser(),
+        reference_n=spec.eval.reference_samples,
+        inception_weights=spec.eval.inception_weights, download=spec.eval.download,
+    )  # fmt: skip
 
 
 def require_finite(step: int, values: dict, last_ckpt: Path | None) -> None:

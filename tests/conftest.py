@@ -80,6 +80,12 @@ def read_events(run_dir: Path):
     return acc
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_in_tmp(tmp_path_factory):
+    """Reference statistics go to a temporary cache, never to the user's ~/.cache."""
+    os.environ["GAN_CLI_CACHE"] = str(tmp_path_factory.mktemp("gan-cli-cache"))
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """An empty working directory for a `gan` subprocess."""

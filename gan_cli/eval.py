@@ -1,0 +1,104 @@
+"""`gan eval`: measure one generator, several, or every run of a sweep.
+
+Prints a table and writes a JSON file with the numbers and their protocol. With more than one
+checkpoint it adds the mean and standard deviation across them, which is how a result over
+seeds should be reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from gan_cli.config import EvalCommandConfig
+from gan_cli.data import EVAL_KEYS, load_dataset
+from gan_cli.errors import CheckpointError
+from gan_cli.metrics.evaluate import Evaluator
+from gan_cli.resume import latest
+from gan_cli.sample import load_generator, pick_device
+
+log = logging.getLogger(__name__)
+
+
+def find_checkpoints(spec) -> list[Path]:
+    """Checkpoint files from a file, a run dir, a sweep dir (its runs), or a list of these."""
+    found: list[Path] = []
+    for item in [spec] if isinstance(spec, str) else list(spec):
+        p = Path(str(item)).expanduser()
+        if p.is_file():
+            found.append(p)
+        elif (p / "checkpoints").is_dir():
+            found += [f for f in [latest(p / "checkpoints")] if f]
+        elif p.is_dir():  # a sweep: every run below it
+            runs = sorted(d.parent for d in p.glob("*/checkpoints"))
+            found += [f for f in (latest(r / "checkpoints") for r in runs) if f]
+        else:
+            raise CheckpointError(f"ckpt={item}: no such file or folder")
+    if not found:
+        raise CheckpointError(f"ckpt={spec}: no checkpoints found there")
+    return found
+
+
+def evaluate(_: DictConfig, cfg: EvalCommandConfig) -> dict:
+    device = pick_device(cfg.device)
+    runs, evaluator, protocol = [], None, None
+    for path in find_checkpoints(cfg.ckpt):
+        G, state = load_generator(path, device, cfg.ema)
+        dataset = dict(state["config"]["dataset"])
+        kind = dataset.get("metrics", "inception") if cfg.metrics == "auto" else cfg.metrics
+        same = evaluator and evaluator.dataset_key == without_eval_keys(dataset)
+        if not same or evaluator.kind != kind:
+            evaluator = Evaluator(
+                kind, load_dataset(dataset), cfg.samples, cfg.seed, dataset, device,
+                cache_dir=Path(cfg.cache_dir).expanduser(), reference_n=cfg.reference_samples,
+                inception_weights=cfg.inception_weights, download=cfg.download,
+            )  # fmt: skip
+            if protocol is not None and protocol != evaluator.protocol:
+                log.warning("checkpoints measured under different protocols: see %s", cfg.out)
+            protocol = evaluator.protocol
+        scores = evaluator(G)
+        runs.append({"ckpt": str(path), "step": state.get("step"), "ema": "G_ema" in state
+                     and cfg.ema, "metrics": scores, "protocol": evaluator.protocol})  # fmt: skip
+    summary = summarise([r["metrics"] for r in runs])
+    result = {"protocol": protocol, "runs": runs, "summary": summary}
+    out = Path(cfg.out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(runs, summary))
+    print(f"protocol: {json.dumps(protocol)}")
+    print(f"wrote {out}")
+    return result
+
+
+def without_eval_keys(dataset: dict) -> dict:
+    return {k: v for k, v in dataset.items() if k not in EVAL_KEYS}
+
+
+def summarise(all_metrics: list[dict]) -> dict:
+    keys = [k for k in all_metrics[0] if all(k in m for m in all_metrics)]
+    return {
+        k: {
+            "mean": statistics.fmean(m[k] for m in all_metrics),
+            "std": statistics.stdev([m[k] for m in all_metrics]) if len(all_metrics) > 1 else 0.0,
+            "n": len(all_metrics),
+        }
+        for k in keys
+    }
+
+
+def table(runs: list[dict], summary: dict) -> str:
+    keys = list(summary)
+    rows = [["checkpoint", "step", *keys]]
+    rows += [[Path(r["ckpt"]).parent.parent.name + "/" + Path(r["ckpt"]).name, str(r["step"]),
+              *(f"{r['metrics'][k]:.4g}" for k in keys)] for r in runs]  # fmt: skip
+    if len(runs) > 1:
+        rows.append(["mean ± std", "", *(f"{summary[k]['mean']:.4g} ± {summary[k]['std']:.2g}"
+                                          for k in keys)])  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )

@@ -1,0 +1,138 @@
+"""Evaluating a generator: sample it, extract features, score against the data set.
+
+What is measured depends on the data (`dataset.metrics`):
+- `digits`: digits-classifier FID, KID, IS, precision/recall/density/coverage, class coverage;
+- `inception`: the same with the FID Inception-v3 (needs its weights file), minus classes;
+- `stacked`: stacked-digits modes out of 1,000 and the mode KL;
+- `modes`: 2-D mixture modes covered, high-quality share and reverse KL.
+
+Every result carries its protocol: sample count, seed, reference set, extractor and the sha256
+of its weights. Reference features are computed once per protocol and cached on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_cli.metrics import digits_net
+from gan_cli.metrics.classes import digit_classes, stacked_modes
+from gan_cli.metrics.extractors import Extractor, make_extractor
+from gan_cli.metrics.frechet import fid, kid
+from gan_cli.metrics.mixture import mode_stats
+from gan_cli.metrics.scores import inception_score, precision_recall
+
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "class_kl"}
+DEFAULT_BEST = {"digits": "fid", "inception": "fid", "stacked": "modes", "modes": "modes"}
+CACHE_FORMAT = 1
+
+
+def better(metric: str, new: float, old: float | None) -> bool:
+    if old is None:
+        return True
+    return new < old if metric in LOWER_IS_BETTER else new > old
+
+
+@torch.no_grad()
+def generate(G: nn.Module, n: int, seed: int, device: torch.device, autocast=None,
+             batch: int = 500) -> Tensor:  # fmt: skip
+    """n samples from G in eval mode, from its own seeded noise (the training RNG is untouched)."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    was_training = G.training
+    G.eval()
+    out = []
+    for start in range(0, n, batch):
+        z = torch.randn(min(batch, n - start), G.latent_dim, generator=gen, device=device)
+        with autocast() if autocast else torch.autocast(device.type, enabled=False):
+            out.append(G(z).float().cpu())
+    G.train(was_training)
+    return torch.cat(out)
+
+
+def real_samples(source, n: int, seed: int, device: torch.device) -> Tensor:
+    """n samples of the data set (all of it when smaller), in a seeded order, on the CPU.
+    `device`: where the source keeps its data (the training device)."""
+    order = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))[:n]
+    return torch.cat([b.cpu() for b in source.batches(order, 256, device)])
+
+
+@dataclass
+class Evaluator:
+    kind: str
+    source: Any
+    samples: int  # generated samples per evaluation
+    seed: int
+    dataset_key: dict  # the data set's resolved config: names the reference set
+    device: torch.device
+    cache_dir: Path | None = None
+    reference_n: int = 10_000
+    inception_weights: str | None = None
+    download: bool = False
+    extractor: Extractor | None = field(default=None, init=False)
+    reference: dict | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        from gan_cli.data import EVAL_KEYS  # how a data set is measured does not name it
+
+        self.dataset_key = {k: v for k, v in self.dataset_key.items() if k not in EVAL_KEYS}
+        if self.kind in ("digits", "inception"):
+            self.extractor = make_extractor(self.kind, self.device, self.inception_weights,
+                                            self.download)  # fmt: skip
+            self.reference = self._reference()
+        elif self.kind == "stacked":
+            self.classifier = digits_net.load().to(self.device)
+
+    @property
+    def protocol(self) -> dict:
+        p = {"kind": self.kind, "samples": self.samples, "seed": self.seed,
+             "reference": {"dataset": self.dataset_key, "split": "train"}}  # fmt: skip
+        if self.extractor:
+            p["reference"]["samples"] = min(self.reference_n, len(self.source))
+            p["extractor"] = self.extractor.name
+            p["weights_sha256"] = self.extractor.weights_sha256
+        if self.kind == "stacked":
+            p["classifier_sha256"] = digits_net.sha256()
+        return p
+
+    def _reference(self) -> dict:
+        """Features of the data set, from the cache when this exact protocol was seen before."""
+        key = {"format": CACHE_FORMAT, "dataset": self.dataset_key, "split": "train",
+               "n": self.reference_n, "seed": 0, "extractor": self.extractor.name,
+               "weights": self.extractor.weights_sha256}  # fmt: skip
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+        path = self.cache_dir / "reference" / f"{digest}.pt" if self.cache_dir else None
+        if path and path.is_file():
+            return torch.load(path, weights_only=True)
+        real = real_samples(self.source, self.reference_n, 0, self.device)
+        features, probs = self.extractor(real)
+        ref = {"features": features, "probs": probs, "key": json.dumps(key, sort_keys=True)}
+        if path:
+            from gan_cli.checkpoint import atomic_save
+
+            atomic_save(ref, path)
+        return ref
+
+    def __call__(self, G: nn.Module, autocast=None) -> dict[str, float]:
+        return self.score(generate(G, self.samples, self.seed, self.device, autocast))
+
+    def score(self, fake: Tensor) -> dict[str, float]:
+        if self.kind == "modes":
+            m = self.source.meta
+            return mode_stats(fake, m["centres"], m["sigma"])
+        if self.kind == "stacked":
+            return stacked_modes(fake, self.classifier)
+        feats, probs = self.extractor(fake)
+        real = self.reference["features"]
+        k_mean, k_std = kid(real, feats)
+        is_mean, is_std = inception_score(probs)
+        out = {"fid": fid(real, feats), "kid": k_mean, "kid_std": k_std, "is": is_mean,
+               "is_std": is_std, **precision_recall(real, feats)}  # fmt: skip
+        if self.kind == "digits":
+            out.update(digit_classes(probs))
+        return out

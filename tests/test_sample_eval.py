@@ -1,0 +1,123 @@
+"""`gan sample` and `gan eval` from checkpoints alone, and evaluation during training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import read_events, run_gan, tiny
+from PIL import Image
+
+from gan_cli import checkpoint
+
+pytestmark = pytest.mark.slow
+
+
+def read_image(path: str) -> tuple[int, int, int]:
+    """(channels, height, width) of an image file."""
+    with Image.open(path) as im:
+        return (len(im.getbands()), im.height, im.width)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Two short digits runs (seeds 0 and 1, in one sweep) with evaluation, and a 2-D run."""
+    work = tmp_path_factory.mktemp("runs")
+    env = {"GAN_CLI_CACHE": str(work / "cache")}
+    sweep = work / "sweep"
+    out = run_gan("train", "--multirun", "seed=0,1", *tiny("steps=4", "eval.every=2",
+                  "eval.samples=200", "ema_decay=0.9"), f"hydra.sweep.dir={sweep}", cwd=work,
+                  env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    points = work / "points"
+    out = run_gan("train", *tiny("model=mlp", "dataset=ring8", "steps=3"),
+                  f"hydra.run.dir={points}", cwd=work, env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return {"sweep": sweep, "run": sorted(sweep.glob("0_*"))[0], "points": points,
+            "cache": work / "cache"}  # fmt: skip
+
+
+def test_training_evaluates_logs_metrics_and_keeps_the_best(runs):
+    run = runs["run"]
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "Metrics/fid" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert {"Metrics/kid", "Metrics/is", "Metrics/precision", "Metrics/classes"} <= set(evals[0])
+    assert [e.step for e in read_events(run).Scalars("Metrics/fid")] == [2, 4]
+    best = checkpoint.load(run / "checkpoints" / "best.pt")
+    assert best["best"]["value"] == min(r["Metrics/fid"] for r in evals)
+    assert "G_ema" in best  # ema_decay > 0: the EMA generator is saved and evaluated
+    # the reference statistics were computed once and cached
+    assert len(list((runs["cache"] / "reference").glob("*.pt"))) == 1
+
+
+def test_sample_grid_files_and_interpolation_from_a_checkpoint_alone(runs, workdir):
+    assert not any(workdir.iterdir())  # no data set, no config here
+    out = run_gan("sample", f"ckpt={runs['run']}", "n=16", "out=grid.png", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert read_image(str(workdir / "grid.png")) == (
+        3,
+        4 * 34 + 2,
+        4 * 34 + 2,
+    )  # 4 x 4 images of 32 px, 2 px padding
+
+    out = run_gan("sample", f"ckpt={runs['run']}", "n=12", "out=many", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    files = sorted((workdir / "many").glob("*.png"))
+    assert len(files) == 12 and read_image(str(files[0])) == (1, 32, 32)
+
+    out = run_gan("sample", f"ckpt={runs['run']}/checkpoints/best.pt", "interpolate=[3,7]", "n=5",
+                  "out=walk.png", cwd=workdir)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert read_image(str(workdir / "walk.png")) == (3, 36, 5 * 34 + 2)  # one row
+
+
+def test_sample_2d_points_and_scatter(runs, workdir):
+    out = run_gan("sample", f"ckpt={runs['points']}", "n=300", "out=pts", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert np.load(workdir / "pts" / "points.npy").shape == (300, 2)
+    assert read_image(str(workdir / "pts" / "scatter.png"))[0] == 3
+
+
+def test_eval_one_checkpoint_writes_numbers_with_their_protocol(runs, workdir):
+    out = run_gan("eval", f"ckpt={runs['run']}", "samples=300", cwd=workdir,
+                  env={"GAN_CLI_CACHE": str(runs["cache"])})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads((workdir / "eval.json").read_text())
+    p = result["protocol"]
+    assert p["samples"] == 300 and p["seed"] == 0 and p["extractor"] == "digits"
+    assert p["reference"]["samples"] == 1797 and p["reference"]["split"] == "train"
+    assert len(p["weights_sha256"]) == 64
+    (run,) = result["runs"]
+    assert run["step"] == 4 and run["ema"] is True and run["metrics"]["fid"] > 0
+    assert "fid" in out.stdout and "precision" in out.stdout
+
+
+def test_eval_of_a_sweep_reports_mean_and_std(runs, workdir):
+    out = run_gan("eval", f"ckpt={runs['sweep']}", "samples=300", "out=sweep.json", cwd=workdir,
+                  env={"GAN_CLI_CACHE": str(runs["cache"])})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads((workdir / "sweep.json").read_text())
+    fids = [r["metrics"]["fid"] for r in result["runs"]]
+    assert len(fids) == 2 and fids[0] != fids[1]
+    assert result["summary"]["fid"]["mean"] == pytest.approx(np.mean(fids))
+    assert result["summary"]["fid"]["std"] == pytest.approx(np.std(fids, ddof=1))
+    assert "mean ± std" in out.stdout
+
+
+def test_eval_of_2d_points_counts_modes(runs, workdir):
+    out = run_gan("eval", f"ckpt={runs['points']}", "samples=500", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((workdir / "eval.json").read_text())["runs"][0]["metrics"]
+    assert set(metrics) == {"modes", "high_quality", "reverse_kl"}
+
+
+def test_sample_and_eval_refuse_bad_checkpoints_in_one_line(workdir):
+    bad = workdir / "bad.pt"
+    bad.write_bytes(b"junk")
+    for verb in ("sample", "eval"):
+        out = run_gan(verb, f"ckpt={bad}", cwd=workdir)
+        lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+        assert out.returncode == 1 and len(lines) == 1 and "truncated or corrupt" in lines[0]
