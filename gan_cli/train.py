@@ -75,7 +75,8 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
             raise CheckpointError(f"{last_ckpt} does not fit this model ({first})") from None
         batches.load_state_dict(state["data"])
         fixed_z = state["fixed_z"].to(rt.device)
-        best = state.get("best", best)
+        if state.get("best", {}).get("metric") == best["metric"]:  # the same measure as now
+            best = state["best"]
         set_rng_state(state["rng"])  # last: set-up above drew from the generators too
         start = int(state["step"])
         log.info("resumed from %s at step %d", last_ckpt, start)

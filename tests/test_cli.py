@@ -147,3 +147,14 @@ def hparams_of(events) -> dict:
     assert {m.name.tag for m in experiment.experiment.metric_infos} >= {"Loss/D", "Loss/G"}
     start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
     return dict(start.session_start_info.hparams)
+
+
+@pytest.mark.slow
+def test_compiled_training_runs_on_the_cpu(workdir):
+    """device.compile=true: torch.compile'd G and D through the alternating updates."""
+    run_dir = workdir / "run"
+    out = run_gan("train", *tiny("device.compile=true", "steps=3", "eval.every=0"),
+                  f"hydra.run.dir={run_dir}", cwd=workdir, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    assert state["step"] == 3 and not any(k.startswith("_orig_mod") for k in state["G"])
