@@ -12,9 +12,11 @@ link to the newest (one write per save, not two).
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -81,15 +83,29 @@ def save(state: dict[str, Any], folder: Path, step: int, keep: int) -> Path:
 def prepare_resume(folder: Path, step: int) -> None:
     """Before a run continues from `step`: delete what a killed save left half-written, and
     move checkpoints of later steps (from a timeline that resuming an older checkpoint leaves
-    behind) into superseded_<step>/, out of the way of pruning, but not lost."""
+    behind), and a best.pt from after `step`, into superseded_<step>_<time>/: out of the way
+    of pruning and of the new best, but not lost."""
     for tmp in folder.glob(".*.tmp*"):
         tmp.unlink(missing_ok=True)
     later = [p for p in folder.glob("step_*.pt") if int(p.stem.split("_")[1]) > step]
+    best = folder / "best.pt"
+    if best.is_file() and _step_of(best) > step:  # the best of the abandoned timeline
+        later.append(best)
     if later:
-        aside = folder / f"superseded_{step:07d}"
+        aside = folder / f"superseded_{step:07d}_{time.strftime('%Y%m%d-%H%M%S')}"
         aside.mkdir(exist_ok=True)
         for p in later:
             os.replace(p, aside / p.name)
+        current = folder / f"step_{step:07d}.pt"
+        if current.is_file():  # last.pt named the abandoned timeline's newest
+            atomic_link(current, folder / "last.pt")
+
+
+def _step_of(path: Path) -> float:
+    try:
+        return load(path)["step"]
+    except CheckpointError:
+        return math.inf  # unreadable: move it aside too
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

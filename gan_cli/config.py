@@ -233,6 +233,17 @@ class OptimConfig(_Checked):
 
 
 # ---------------------------------------------------------------------- evaluation
+_IMAGE_METRICS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density",
+                  "coverage")  # fmt: skip
+METRICS = {  # what each dataset.metrics kind reports (metrics/evaluate.py)
+    "digits": (*_IMAGE_METRICS, "classes", "class_kl"),
+    "inception": _IMAGE_METRICS,
+    "stacked": ("modes", "mode_kl"),
+    "modes": ("modes", "high_quality", "reverse_kl"),
+}
+DEFAULT_BEST = {"digits": "fid", "inception": "fid", "stacked": "modes", "modes": "modes"}
+
+
 @dataclass
 class EvalConfig(_Checked):
     every: int = 0  # steps between evaluations during training (and at the end); 0: never
@@ -246,6 +257,9 @@ class EvalConfig(_Checked):
     def check(self, root: TrainConfig) -> None:
         self.require("every", self.every >= 0, ">= 0")
         self.require_positive("samples", "reference_samples")
+        kind = str(getattr(root.dataset.metrics, "value", root.dataset.metrics))
+        names = METRICS[kind]
+        self.require("best", self.best in ("auto", *names), f"auto or one of {', '.join(names)}")
 
 
 # ------------------------------------------------------------------------- root

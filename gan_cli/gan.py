@@ -25,7 +25,7 @@ def make_optimizer(cfg: OptimConfig, params, lr: float, **impl) -> torch.optim.O
     name = str(getattr(cfg.name, "value", cfg.name))
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), **impl)
-    return torch.optim.RMSprop(params, lr=lr, **impl)
+    return torch.optim.RMSprop(params, lr=lr, foreach=True)  # RMSprop has no fused kernel
 
 
 @dataclass
@@ -138,9 +138,10 @@ def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
     """The optimiser's running state from a checkpoint, its settings (lr, betas) from the
     config: a resumed run may change them (`gan train resume=... optim.lr=1e-4`)."""
     settings = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
-    opt.load_state_dict(state)
-    for group, setting in zip(opt.param_groups, settings, strict=True):
-        group.update(setting)
+    groups = [{**saved, **now} for saved, now in zip(state["param_groups"], settings, strict=True)]
+    # with today's settings (fused or not) in place, load_state_dict puts the state tensors
+    # (Adam's `step` included) where this device's kernels expect them
+    opt.load_state_dict({**state, "param_groups": groups})
 
 
 def build_gan(cfg: DictConfig, optim: OptimConfig, data_shape: tuple[int, ...], rt: Runtime,

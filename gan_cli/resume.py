@@ -63,6 +63,13 @@ def _last_value(argv: list[str], key: str) -> str | None:
     return values[-1] if values else None
 
 
+def _replayable(override: str) -> bool:
+    """A stored override that may be replayed: a checkpoint may come from anyone, so nothing
+    that configures Hydra itself or names a callable (`_target_`) is taken from it."""
+    key = _key(override)
+    return not key.startswith("hydra") and "_target_" not in key and key != "resume"
+
+
 def resume_argv(argv: list[str]) -> list[str]:
     """Rewrite `gan train` arguments for continuing a run.
 
@@ -81,7 +88,7 @@ def resume_argv(argv: list[str]) -> list[str]:
         from gan_cli.checkpoint import load  # torch: only when resuming
 
         ckpt = checkpoint_of(given, run_dir_of(path))
-        original = [str(o) for o in load(ckpt).get("overrides", [])]
+        original = [o for o in map(str, load(ckpt).get("overrides", [])) if _replayable(o)]
         now = [a for a in argv if _key(a) != "resume"]
         keys_now = {_key(a) for a in now if "=" in a}
         kept = [o for o in original if _key(o) not in keys_now]

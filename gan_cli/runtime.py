@@ -71,8 +71,9 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if precision == "auto":
         precision = "bf16" if native_bf16(device) else "fp32"
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("device.precision=bf16: this GPU has no bfloat16; use fp16 or fp32")
+    if precision == "bf16" and device.type == "cuda" and not native_bf16(device):
+        raise ConfigError("device.precision=bf16: this GPU has no native bfloat16 (needs "
+                          "compute capability 8.0+); use fp16 or fp32")  # fmt: skip
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
@@ -84,8 +85,8 @@ def native_bf16(device: torch.device) -> bool:
 
     CUDA: Ampere or newer. CPU: oneDNN's check for AVX512-BF16 / AMX; on other CPUs bf16 is
     emulated and slower than fp32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    if device.type == "cuda":  # is_bf16_supported() also says yes where bf16 is only emulated
+        return torch.cuda.get_device_capability(device)[0] >= 8
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -98,8 +99,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def rng_state() -> dict:
-    """Every random generator a training step draws from, as tensors and plain containers."""
+def rng_state(device: torch.device) -> dict:
+    """Every random generator a training step draws from, as tensors and plain containers
+    (CUDA: the training device's generator only, so a resume on another machine works)."""
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
         "python": random.getstate(),
@@ -111,16 +113,16 @@ def rng_state() -> dict:
         },
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict, device: torch.device) -> None:
     random.setstate(state["python"])
     n = state["numpy"]
     keys = n["keys"].numpy().astype(np.uint32)
     np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["gauss"]))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from gan_cli import checkpoint
 from gan_cli.config import SampleConfig
-from gan_cli.errors import CheckpointError
+from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.registry import build
 from gan_cli.resume import checkpoint_of, run_dir_of
 from gan_cli.samples import image_grid, picture, save_png, scatter
@@ -27,6 +27,8 @@ IMAGE_SUFFIXES = {".png"}
 
 def pick_device(kind) -> torch.device:
     kind = str(getattr(kind, "value", kind))
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")
     if kind == "cuda" or (kind == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
@@ -38,7 +40,7 @@ def load_generator(path: str | Path, device: torch.device, ema: bool = True):
     if not p.exists():
         raise CheckpointError(f"ckpt={path}: no such file or folder")
     file = checkpoint_of(str(p), run_dir_of(p))
-    state = checkpoint.load(file, map_location=device)
+    state = checkpoint.load(file)  # on the CPU; G moves to `device` below
     if "config" not in state or "data_shape" not in state:
         raise CheckpointError(f"{file} has no stored model config; it cannot be sampled alone")
     G, _ = build(state["config"]["model"], "model", data_shape=tuple(state["data_shape"]))

@@ -20,12 +20,12 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gan_cli import checkpoint
-from gan_cli.config import TrainConfig
+from gan_cli.config import DEFAULT_BEST, TrainConfig
 from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream
 from gan_cli.errors import CheckpointError, GanError, Interrupted
 from gan_cli.gan import GAN, STATS, build_gan
-from gan_cli.metrics.evaluate import DEFAULT_BEST, Evaluator, better
+from gan_cli.metrics.evaluate import Evaluator, better
 from gan_cli.resume import check_compatible, checkpoint_of
 from gan_cli.run_writer import RunWriter, flatten
 from gan_cli.runtime import make_runtime, rng_state, seed_everything, set_rng_state
@@ -66,7 +66,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     start, ckpt_dir = 0, run_dir / "checkpoints"
     last_ckpt = checkpoint_of(spec.resume, run_dir)
     if last_ckpt:
-        state = checkpoint.load(last_ckpt, map_location=rt.device)
+        state = checkpoint.load(last_ckpt)  # on the CPU: RNG states must stay there
         check_compatible(state, config, source.shape, last_ckpt)
         try:
             gan.load_state_dict(state)
@@ -77,7 +77,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
         fixed_z = state["fixed_z"].to(rt.device)
         if state.get("best", {}).get("metric") == best["metric"]:  # the same measure as now
             best = state["best"]
-        set_rng_state(state["rng"])  # last: set-up above drew from the generators too
+        set_rng_state(state["rng"], rt.device)  # last: set-up above drew from the generators too
         start = int(state["step"])
         log.info("resumed from %s at step %d", last_ckpt, start)
         if start >= spec.steps:
@@ -105,7 +105,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
             "fixed_z": fixed_z.cpu(),
             "data": batches.state_dict(),
             "data_shape": list(source.shape),
-            "rng": rng_state(),
+            "rng": rng_state(rt.device),
             "config": config,
             "overrides": overrides,  # what `gan train resume=` replays
             "best": best,
@@ -188,12 +188,13 @@ def make_evaluator(spec: TrainConfig, dataset: dict, source, device) -> Evaluato
     if not spec.eval.every:
         return None
     kind = str(getattr(spec.dataset.metrics, "value", spec.dataset.metrics))
-    return Evaluator(
-        kind, source, spec.eval.samples, spec.seed, dataset, device,
-        cache_dir=Path(spec.eval.cache_dir).expanduser(),
-        reference_n=spec.eval.reference_samples,
-        inception_weights=spec.eval.inception_weights, download=spec.eval.download,
-    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):  # building its networks must not move the seed
+        return Evaluator(
+            kind, source, spec.eval.samples, spec.seed, dataset, device,
+            cache_dir=Path(spec.eval.cache_dir).expanduser(),
+            reference_n=spec.eval.reference_samples,
+            inception_weights=spec.eval.inception_weights, download=spec.eval.download,
+        )  # fmt: skip
 
 
 def require_finite(step: int, values: dict, last_ckpt: Path | None) -> None:

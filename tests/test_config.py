@@ -97,6 +97,9 @@ def test_experiment_preset_overrides_groups():
         ("dataset.resolution=48", "dataset.resolution"),
         ("dataset.channels=2", "dataset.channels"),
         ("dataset=grid25", "model=dcgan"),
+        ("eval.best=FID", "eval.best"),
+        ("eval.samples=0", "eval.samples"),
+        ("ema_decay=1.0", "ema_decay"),
     ],
 )
 def test_out_of_range_values_fail_validation_naming_the_key(override, key):

@@ -64,6 +64,15 @@ def test_stream_shuffles_per_epoch_drops_the_remainder_and_resumes_exactly():
     assert all(torch.equal(next(again), batch) for batch in rest[1:])
 
 
+def test_stream_resumed_exactly_at_an_epoch_end_goes_on_with_the_next_epoch():
+    src = TensorSource(torch.arange(8, dtype=torch.float32).unsqueeze(1), "eight")
+    straight = BatchStream(src, batch_size=4, seed=3, device=CPU)
+    batches = [next(straight) for _ in range(4)]  # two epochs of two batches
+    resumed = BatchStream(src, batch_size=4, seed=3, device=CPU)
+    resumed.load_state_dict({"epoch": 0, "taken": 2})  # saved after the epoch's last batch
+    assert torch.equal(next(resumed), batches[2]) and torch.equal(next(resumed), batches[3])
+
+
 def test_stream_refuses_a_batch_larger_than_the_data_set():
     src = TensorSource(torch.zeros(4, 2), "four")
     with pytest.raises(DataError, match="fewer than batch_size=8"):

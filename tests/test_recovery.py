@@ -17,7 +17,7 @@ from PIL import Image
 from gan_cli import checkpoint
 from gan_cli.errors import ConfigError
 from gan_cli.registry import build
-from gan_cli.resume import latest
+from gan_cli.resume import latest, resume_argv
 
 pytestmark = pytest.mark.slow
 
@@ -144,6 +144,34 @@ def test_a_checkpoint_carrying_a_pickle_payload_is_refused_and_nothing_runs(work
     with pytest.raises(Exception, match="refused"):
         checkpoint.load(evil)
     assert not marker.exists()
+
+
+def test_resume_replays_only_plain_overrides_from_a_checkpoint(workdir):
+    """A checkpoint from someone else cannot configure Hydra or name callables through its
+    stored overrides."""
+    evil = workdir / "evil.pt"
+    overrides = ["loss=hinge", "+hydra.callbacks.x._target_=os.system", "model._target_=os.system",
+                 "hydra.run.dir=/elsewhere", "steps=7"]  # fmt: skip
+    torch.save({"format": checkpoint.FORMAT, "step": 1, "overrides": overrides}, evil)
+    argv = resume_argv([f"resume={evil}", "steps=9"])
+    assert argv[:2] == ["loss=hinge", "steps=9"]
+    assert not any("_target_" in a or a.startswith(("+hydra", "hydra.callbacks")) for a in argv)
+    assert argv[-1] == f"hydra.run.dir={workdir}"
+
+
+def test_resuming_an_older_checkpoint_sets_the_later_timeline_aside(tmp_path):
+    folder = tmp_path / "checkpoints"
+    for step in (10, 20, 30):
+        checkpoint.save({"step": step}, folder, step, keep=5)
+    checkpoint.save_as({"step": 30}, folder / "best.pt")
+    (folder / ".step_0000040.pt.tmp123").write_bytes(b"half a write")
+    checkpoint.prepare_resume(folder, 10)
+    assert sorted(p.name for p in folder.glob("*.pt")) == ["last.pt", "step_0000010.pt"]
+    (aside,) = folder.glob("superseded_0000010_*")
+    assert sorted(p.name for p in aside.iterdir()) == ["best.pt", "step_0000020.pt",
+                                                       "step_0000030.pt"]  # fmt: skip
+    assert not list(folder.glob(".*tmp*"))
+    assert checkpoint.load(folder / "last.pt")["step"] == 10
 
 
 def test_builders_outside_gan_cli_are_refused(workdir):

@@ -60,6 +60,7 @@ class FolderSource:
             num_workers=self.workers,
             collate_fn=_collate,
             pin_memory=device.type == "cuda",
+            generator=torch.Generator().manual_seed(0),  # worker seeds; keeps the global RNG
         )
         for batch in loader:
             if isinstance(batch, str):

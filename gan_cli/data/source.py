@@ -45,9 +45,12 @@ class TensorSource:
     def batches(
         self, order: Tensor, batch_size: int, device: torch.device, channels_last: bool = False
     ) -> Iterator[Tensor]:
-        if self.data.device != device:  # once: later epochs find it there
+        nhwc = channels_last and self.is_image
+        if self.data.device != device or (
+            nhwc and not self.data.is_contiguous(memory_format=torch.channels_last)
+        ):  # once: later epochs find the data there, in that layout (batches keep it)
             self.data = self.data.to(device)
-            if channels_last and self.is_image:  # gathered batches keep this layout
+            if nhwc:
                 self.data = self.data.contiguous(memory_format=torch.channels_last)
         order = order.to(device)
         for i in range(0, len(order), batch_size):
@@ -85,6 +88,9 @@ class BatchStream:
         for _ in range(2):
             if self._it is None:
                 order = self._order()[self.taken * self.batch_size :]
+                if len(order) == 0:  # resumed exactly at the end of an epoch
+                    self.epoch, self.taken = self.epoch + 1, 0
+                    order = self._order()
                 self._it = self.source.batches(
                     order, self.batch_size, self.device, self.channels_last
                 )

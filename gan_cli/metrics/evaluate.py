@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,8 @@ from gan_cli.metrics.frechet import fid, kid
 from gan_cli.metrics.mixture import mode_stats
 from gan_cli.metrics.scores import inception_score, precision_recall
 
+log = logging.getLogger(__name__)
 LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "class_kl"}
-DEFAULT_BEST = {"digits": "fid", "inception": "fid", "stacked": "modes", "modes": "modes"}
 CACHE_FORMAT = 1
 
 
@@ -43,12 +44,12 @@ def better(metric: str, new: float, old: float | None) -> bool:
 def generate(G: nn.Module, n: int, seed: int, device: torch.device, autocast=None,
              batch: int = 500) -> Tensor:  # fmt: skip
     """n samples from G in eval mode, from its own seeded noise (the training RNG is untouched)."""
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # on the CPU: the same latents on any device
     was_training = G.training
     G.eval()
     out = []
     for start in range(0, n, batch):
-        z = torch.randn(min(batch, n - start), G.latent_dim, generator=gen, device=device)
+        z = torch.randn(min(batch, n - start), G.latent_dim, generator=gen).to(device)
         with autocast() if autocast else torch.autocast(device.type, enabled=False):
             out.append(G(z).float().cpu())
     G.train(was_training)
@@ -108,7 +109,10 @@ class Evaluator:
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
         path = self.cache_dir / "reference" / f"{digest}.pt" if self.cache_dir else None
         if path and path.is_file():
-            return torch.load(path, weights_only=True)
+            try:
+                return torch.load(path, weights_only=True)
+            except Exception:  # a damaged cache file: compute it again
+                log.warning("reference cache %s unreadable; recomputing", path)
         real = real_samples(self.source, self.reference_n, 0, self.device)
         features, probs = self.extractor(real)
         ref = {"features": features, "probs": probs, "key": json.dumps(key, sort_keys=True)}

@@ -61,7 +61,7 @@ class FIDInceptionE(tv.InceptionE):
 
 
 class FIDInception(nn.Module):
-    """Images in [-1, 1], any size -> (2048-d pool features, 1008-class logits)."""
+    """Images in [-1, 1], any size -> (2048-d pool features, 1008-class unbiased logits)."""
 
     feature_dim = 2048
 
@@ -93,7 +93,8 @@ class FIDInception(nn.Module):
                       n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):  # fmt: skip
             x = layer(x)
         features = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return features, n.fc(features)
+        # logits without the fc bias, as the original Inception Score code and torch-fidelity
+        return features, F.linear(features, n.fc.weight)
 
 
 def weights_path(path: str | None, download: bool) -> Path:
