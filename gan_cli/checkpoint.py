@@ -70,12 +70,24 @@ def save_as(state: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def _file_step(path: Path) -> int:
+    """The step in a name like step_0000500.pt (-1 for names that are not ours)."""
+    digits = path.stem.removeprefix("step_")
+    return int(digits) if digits.isdigit() else -1
+
+
+def step_files(folder: Path) -> list[Path]:
+    """checkpoints/step_*.pt, oldest first by step number (never by name: step 10,000,000 has
+    one digit more than the zero-padding and would sort before step 9,999,999)."""
+    return sorted((p for p in folder.glob("step_*.pt") if _file_step(p) >= 0), key=_file_step)
+
+
 def save(state: dict[str, Any], folder: Path, step: int, keep: int) -> Path:
     """Write step_<step>.pt and point last.pt at it; keep the newest `keep` step files."""
     path = folder / f"step_{step:07d}.pt"
     atomic_save({"format": FORMAT, **state}, path)
     atomic_link(path, folder / "last.pt")
-    for old in sorted(folder.glob("step_*.pt"))[:-keep] if keep > 0 else []:
+    for old in step_files(folder)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
 
@@ -87,7 +99,7 @@ def prepare_resume(folder: Path, step: int) -> None:
     of pruning and of the new best, but not lost."""
     for tmp in folder.glob(".*.tmp*"):
         tmp.unlink(missing_ok=True)
-    later = [p for p in folder.glob("step_*.pt") if int(p.stem.split("_")[1]) > step]
+    later = [p for p in step_files(folder) if _file_step(p) > step]
     best = folder / "best.pt"
     if best.is_file() and _step_of(best) > step:  # the best of the abandoned timeline
         later.append(best)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import hydra
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli import config, sweep
@@ -33,6 +33,27 @@ def config_dir() -> str:
 
 
 config.register()
+
+
+def unique_dir(base: str) -> str:
+    """`base`, or `base_2`, `base_3`, ... : the first that this process could create itself.
+
+    Hydra names run folders by the second they start in, so two runs started in the same
+    second would share one and overwrite each other's files. Creating the folder here, with
+    `mkdir` failing when it exists, makes each new run's folder its own. Cached (as Hydra's
+    `now`), so every use in one run, and every job of a sweep, gets the same answer."""
+    Path(base).parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        path = base if n == 1 else f"{base}_{n}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"{base}: 10,000 runs started in the same second")
+
+
+OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)
 
 
 def hydra_app(config_name: str, task: str):

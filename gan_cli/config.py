@@ -22,6 +22,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from gan_cli.errors import ConfigError
+from gan_cli.metrics.protocol import METRICS, check_samples
 
 
 class _Checked:
@@ -115,6 +116,19 @@ class WassersteinConfig(LossConfig):
     def check(self, root: TrainConfig) -> None:
         self.require_positive("clip_value")
         self.require("gp_weight", self.gp_weight >= 0, ">= 0")
+        if self.lipschitz is Lipschitz.gp and self.gp_weight > 0:
+            refuse_batch_norm_in_d(root, "loss.lipschitz=gp")
+
+
+def refuse_batch_norm_in_d(root: TrainConfig, setting: str) -> None:
+    """A per-sample gradient penalty (WGAN-GP, R1, R2) is meaningless on a D with batch norm,
+    whose output for one sample depends on the whole batch (Gulrajani et al. 2017, sec. 4)."""
+    if getattr(root.model, "d_norm", None) is Norm.batch:
+        raise ConfigError(
+            f"model.d_norm=batch: {setting} penalises per-sample gradients, which batch norm in "
+            "D mixes across the batch; use model.d_norm=layer or model.d_norm=none "
+            "(experiment=wgan_gp gives the paper's setting)"
+        )
 
 
 # -------------------------------------------------------------------------- dataset
@@ -233,21 +247,10 @@ class OptimConfig(_Checked):
 
 
 # ---------------------------------------------------------------------- evaluation
-_IMAGE_METRICS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density",
-                  "coverage")  # fmt: skip
-METRICS = {  # what each dataset.metrics kind reports (metrics/evaluate.py)
-    "digits": (*_IMAGE_METRICS, "classes", "class_kl"),
-    "inception": _IMAGE_METRICS,
-    "stacked": ("modes", "mode_kl"),
-    "modes": ("modes", "high_quality", "reverse_kl"),
-}
-DEFAULT_BEST = {"digits": "fid", "inception": "fid", "stacked": "modes", "modes": "modes"}
-
-
 @dataclass
 class EvalConfig(_Checked):
     every: int = 0  # steps between evaluations during training (and at the end); 0: never
-    samples: int = 2000  # generated samples per evaluation
+    samples: int | None = None  # generated samples per evaluation; None: the protocol's count
     reference_samples: int = 10_000  # data samples the reference statistics are computed from
     best: str = "auto"  # metric that picks checkpoints/best.pt and the task's return value
     inception_weights: str | None = None  # pt_inception-2015-12-05-6726825d.pth, if not cached
@@ -256,8 +259,10 @@ class EvalConfig(_Checked):
 
     def check(self, root: TrainConfig) -> None:
         self.require("every", self.every >= 0, ">= 0")
-        self.require_positive("samples", "reference_samples")
+        self.require_positive("reference_samples")
         kind = str(getattr(root.dataset.metrics, "value", root.dataset.metrics))
+        if self.samples is not None:
+            check_samples(kind, self.samples, "eval.samples")
         names = METRICS[kind]
         self.require("best", self.best in ("auto", *names), f"auto or one of {', '.join(names)}")
 
@@ -311,7 +316,7 @@ class SampleConfig(_Checked):
 class EvalCommandConfig(_Checked):
     ckpt: Any = MISSING  # str or list of str
     metrics: str = "auto"
-    samples: int = 10_000
+    samples: int | None = None  # None: the protocol's count for the checkpoint's data
     reference_samples: int = 10_000
     seed: int = 0
     ema: bool = True
@@ -322,7 +327,9 @@ class EvalCommandConfig(_Checked):
     device: DeviceType = DeviceType.auto
 
     def check(self, root) -> None:
-        self.require_positive("samples", "reference_samples")
+        self.require_positive("reference_samples")
+        if self.samples is not None:
+            self.require("samples", self.samples >= 1, ">= 1")
         kinds = ("auto", *MetricsKind.__members__)
         self.require("metrics", self.metrics in kinds, " or ".join(kinds))
 

@@ -11,6 +11,7 @@ then loads the checkpoint. Rerunning a command with the same
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -36,7 +37,9 @@ def latest(folder: Path) -> Path | None:
     Step files appear only once whole (atomic rename), and last.pt is re-pointed just after;
     a kill in between leaves last.pt one checkpoint behind, so the highest step file wins.
     """
-    steps = sorted(folder.glob("step_*.pt"))
+    from gan_cli.checkpoint import step_files  # torch: only when there is a folder to read
+
+    steps = step_files(folder)
     if steps:
         return steps[-1]
     last = folder / "last.pt"
@@ -54,30 +57,80 @@ def checkpoint_of(resume: str | None, run_dir: Path) -> Path | None:
     return found
 
 
-def _key(override: str) -> str:
+def override_key(override: str) -> str:
     return override.lstrip("+~").split("=", 1)[0]
 
 
 def _last_value(argv: list[str], key: str) -> str | None:
-    values = [a.split("=", 1)[1] for a in argv if _key(a) == key and "=" in a]
+    values = [a.split("=", 1)[1] for a in argv if override_key(a) == key and "=" in a]
     return values[-1] if values else None
 
 
-def _replayable(override: str) -> bool:
-    """A stored override that may be replayed: a checkpoint may come from anyone, so nothing
-    that configures Hydra itself or names a callable (`_target_`) is taken from it."""
-    key = _key(override)
-    return not key.startswith("hydra") and "_target_" not in key and key != "resume"
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+NEVER_REPLAYED = ("hydra", "resume", "trust")  # Hydra itself, and what only the user may say
+
+
+def _root_keys() -> set[str]:
+    from dataclasses import fields
+
+    from gan_cli.config import TrainConfig
+
+    return {f.name for f in fields(TrainConfig)}
+
+
+def _is_group_choice(key: str) -> bool:
+    """`model=dcgan`, `experiment=wgan_gp`: a dot-free key that is not a run setting."""
+    return "." not in key and key not in _root_keys()
+
+
+def check_group_choices(argv: list[str]) -> None:
+    """The user's own group choices stay inside the config search path: a choice is the name
+    of an option, never a path (`experiment=../../x` would load a YAML from anywhere)."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or arg.startswith("-") or not _is_group_choice(key.lstrip("+~")):
+            continue
+        if ".." in value or value.lstrip("[('\"").startswith(("/", "~")):
+            raise ConfigError(f"{arg}: a config-group choice names an option, not a path")
+
+
+def check_replayable(override: str, origin: Path) -> str:
+    """A stored override from a checkpoint (which may come from anyone), or ConfigError naming
+    it. Only plain `key=value` settings and group choices that are plain option names pass:
+    nothing that configures Hydra, adds or deletes keys, loads a YAML from outside the config
+    search path, or grants trust. Targets (`model._target_=...`) may pass: building checks them
+    against the registry (registry.py), so a stored target is never imported unless trusted."""
+    key, sep, value = override.partition("=")
+    refused = (
+        not sep
+        or not _PLAIN_KEY.fullmatch(key)
+        or key.split(".")[0] in NEVER_REPLAYED
+        or (_is_group_choice(key) and not _plain_names(value))
+    )
+    if refused:
+        raise ConfigError(
+            f"{origin}: stored override {override!r} refused (only plain settings and option "
+            "names are replayed); nothing was loaded"
+        )
+    return override
+
+
+def _plain_names(value: str) -> bool:
+    names = value[1:-1].split(",") if value.startswith("[") and value.endswith("]") else [value]
+    return all(_NAME.fullmatch(n.strip()) for n in names if n.strip()) or value == "[]"
 
 
 def resume_argv(argv: list[str]) -> list[str]:
     """Rewrite `gan train` arguments for continuing a run.
 
-    `resume=PATH`: replay the overrides stored in that checkpoint (the run's own settings),
-    then the ones given now (which win), in the checkpoint's run directory. And whenever the
-    run directory already holds a run, Hydra's record of this invocation goes to
-    .hydra/resumed_<time>/ instead of over the original run's .hydra/ files.
+    `resume=PATH`: replay the overrides stored in that checkpoint (the run's own settings;
+    each checked by `check_replayable`), then the ones given now (which win), in the
+    checkpoint's run directory. And whenever the run directory already holds a run, Hydra's
+    record of this invocation goes to .hydra/resumed_<time>/ instead of over the original
+    run's .hydra/ files.
     """
+    check_group_choices(argv)
     given = _last_value(argv, "resume")
     if given is not None:
         if "--multirun" in argv or "-m" in argv:
@@ -88,10 +141,10 @@ def resume_argv(argv: list[str]) -> list[str]:
         from gan_cli.checkpoint import load  # torch: only when resuming
 
         ckpt = checkpoint_of(given, run_dir_of(path))
-        original = [o for o in map(str, load(ckpt).get("overrides", [])) if _replayable(o)]
-        now = [a for a in argv if _key(a) != "resume"]
-        keys_now = {_key(a) for a in now if "=" in a}
-        kept = [o for o in original if _key(o) not in keys_now]
+        original = [check_replayable(str(o), ckpt) for o in load(ckpt).get("overrides", [])]
+        now = [a for a in argv if override_key(a) != "resume"]
+        keys_now = {override_key(a) for a in now if "=" in a}
+        kept = [o for o in original if override_key(o) not in keys_now]
         argv = [*kept, *now, f"resume={given}", f"hydra.run.dir={run_dir_of(path)}"]
     run_dir = _last_value(argv, "hydra.run.dir")
     if (

@@ -83,6 +83,15 @@ class RunWriter:
         for summary in (exp, ssi, sei):
             writer.add_summary(summary)
 
+    def provenance(self, step: int, info: dict) -> None:
+        """One row per start of this run (a resumed run may continue on another machine):
+        the step it started from and what it ran on (gan-cli, git commit, torch, device)."""
+        if not self._tb:
+            return
+        row = {"step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
+        with (self.run_dir / "provenance.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
     def scalars(self, step: int, values: dict[str, float]) -> None:
         if not self._tb:
             return

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from gan_cli import checkpoint
 from gan_cli.config import SampleConfig
+from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.registry import build
 from gan_cli.resume import checkpoint_of, run_dir_of
@@ -88,7 +89,7 @@ def sample(_: DictConfig, cfg: SampleConfig) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     if is_image:
-        pixels = x.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+        pixels = to_uint8(x)
         for i, image in enumerate(pixels):
             save_png(image, str(out / f"{i:06d}.png"))
     else:

@@ -20,13 +20,15 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gan_cli import checkpoint
-from gan_cli.config import DEFAULT_BEST, TrainConfig
+from gan_cli.config import TrainConfig
 from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream
 from gan_cli.errors import CheckpointError, GanError, Interrupted
 from gan_cli.gan import GAN, STATS, build_gan
 from gan_cli.metrics.evaluate import Evaluator, better
-from gan_cli.resume import check_compatible, checkpoint_of
+from gan_cli.metrics.protocol import DEFAULT_BEST
+from gan_cli.provenance import provenance
+from gan_cli.resume import NEVER_REPLAYED, check_compatible, checkpoint_of, override_key
 from gan_cli.run_writer import RunWriter, flatten
 from gan_cli.runtime import make_runtime, rng_state, seed_everything, set_rng_state
 from gan_cli.samples import picture
@@ -49,7 +51,10 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     rt = make_runtime(spec.device)
     seed_everything(spec.seed + rt.rank)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    overrides = [o for o in hydra.overrides.task if not o.startswith("resume=")]
+    # what `gan train resume=` replays: the run's own settings, never what only the user may say
+    overrides = [
+        o for o in hydra.overrides.task if override_key(o).split(".")[0] not in NEVER_REPLAYED
+    ]
 
     # ---- data, networks, objective, optimisers
     source = load_dataset(cfg.dataset)
@@ -88,6 +93,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
 
     # ---- outputs (main process only)
     writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start)
+    writer.provenance(start, provenance(rt.device))
     choices = {k: v for k, v in hydra.runtime.choices.items() if v and not k.startswith("hydra")}
     tracked = [*SCALARS, *([f"Metrics/{best['metric']}"] if evaluator else [])]
     writer.hparams({**flatten(config), **choices}, metrics=tracked)  # model=dcgan, ...
@@ -109,6 +115,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
             "config": config,
             "overrides": overrides,  # what `gan train resume=` replays
             "best": best,
+            "provenance": provenance(rt.device),
         }
 
     # ---- the loop: optim.d_steps updates of D, then one of G
@@ -150,7 +157,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
                     samples = G(fixed_z)
                 writer.picture(step, "samples", picture(samples, reference))
             if evaluator and (step % spec.eval.every == 0 or last):
-                scores = evaluator(gan.sampler, rt.autocast)
+                scores = evaluator(gan.sampler)  # fp32, as `gan eval`
                 writer.scalars(step, {f"Metrics/{k}": v for k, v in scores.items()})
                 log.info(
                     "step %d | %s", step, " | ".join(f"{k} {v:.4g}" for k, v in scores.items())
@@ -194,6 +201,7 @@ def make_evaluator(spec: TrainConfig, dataset: dict, source, device) -> Evaluato
             cache_dir=Path(spec.eval.cache_dir).expanduser(),
             reference_n=spec.eval.reference_samples,
             inception_weights=spec.eval.inception_weights, download=spec.eval.download,
+            samples_key="eval.samples",
         )  # fmt: skip
 
 

@@ -99,8 +99,13 @@ def test_four_loss_multirun_writes_four_runs(workdir):
         r.name.startswith(f"{i}_") and f"loss={loss}" in r.name
         for i, (r, loss) in enumerate(zip(runs, losses, strict=True))
     )
+    targets = {"minimax": "Minimax", "non_saturating": "NonSaturating",
+               "wasserstein": "Wasserstein", "hinge": "Hinge"}  # fmt: skip
     for run, loss in zip(runs, losses, strict=True):
         assert f"loss={loss}" in OmegaConf.load(run / ".hydra" / "overrides.yaml")
+        config = checkpoint.load(run / "checkpoints" / "last.pt")["config"]
+        assert config["loss"]["_target_"].endswith(f".{targets[loss]}")  # each job its own loss
+        assert config["optim"]["name"] == ("rmsprop" if loss == "wasserstein" else "adam")
         assert [e.step for e in read_events(run).Scalars("Loss/G")] == [1, 2]
         assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 2
 

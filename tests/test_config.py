@@ -135,3 +135,32 @@ def test_unknown_choice_and_unknown_key_fail_at_composition():
         compose_train("model=foo")
     with pytest.raises(ConfigCompositionException, match="optim.lrr"):
         compose_train("optim.lrr=1")
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 9])
+def test_too_few_evaluation_samples_are_refused_naming_the_key(n):
+    with pytest.raises(ConfigError, match=rf"^eval\.samples={n}: must be >= 10"):
+        spec_of(f"eval.samples={n}")
+    _, spec = spec_of("eval.samples=10")
+    assert spec.eval.samples == 10
+    _, spec = spec_of("model=mlp", "dataset=grid25", f"eval.samples={n}")  # modes need only 1
+    assert spec.eval.samples == n
+
+
+def test_eval_samples_default_to_the_published_protocol_of_the_data():
+    from gan_cli.metrics.protocol import default_samples
+
+    assert spec_of()[1].eval.samples is None  # resolved by the kind of data:
+    assert [default_samples(k) for k in ("modes", "stacked", "digits", "inception")] == [
+        2500, 26000, 10000, 10000]  # fmt: skip
+
+
+def test_gradient_penalty_on_a_batch_norm_critic_is_refused():
+    with pytest.raises(ConfigError) as info:
+        spec_of("loss=wasserstein", "loss.lipschitz=gp")
+    message = str(info.value)
+    assert message.startswith("model.d_norm=batch: loss.lipschitz=gp")
+    assert "model.d_norm=layer" in message and "experiment=wgan_gp" in message
+    for norm in ("layer", "none"):
+        _, spec = spec_of("loss=wasserstein", "loss.lipschitz=gp", f"model.d_norm={norm}")
+        assert spec.model.d_norm.value == norm

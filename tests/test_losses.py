@@ -100,6 +100,30 @@ def test_gradient_penalty_of_a_linear_critic():
     assert Wasserstein(lipschitz="clip").d_penalty(Linear([3.0, 4.0]), real, fake) is None
 
 
+class HalfSquaredNorm(nn.Module):
+    """D(x) = s * |x|^2 / 2, whose gradient s * x depends on where it is taken."""
+
+    def __init__(self, s: float = 1.0):
+        super().__init__()
+        self.s = nn.Parameter(torch.tensor(s))
+
+    def forward(self, x):
+        return self.s * x.pow(2).sum(dim=1) / 2
+
+
+def test_gradient_penalty_is_taken_on_random_points_between_real_and_fake():
+    real, fake = torch.randn(64, 3), torch.randn(64, 3) + 2.0
+    torch.manual_seed(5)
+    got = gradient_penalty(HalfSquaredNorm(), real, fake).item()
+    torch.manual_seed(5)
+    eps = torch.rand(64, 1)  # the penalty's own draw, repeated
+    x_hat = eps * real + (1 - eps) * fake
+    assert got == pytest.approx(((x_hat.norm(dim=1) - 1) ** 2).mean().item(), rel=1e-5)
+    # not at the real points, the fake points or their midpoints
+    for wrong in (real, fake, (real + fake) / 2):
+        assert got != pytest.approx(((wrong.norm(dim=1) - 1) ** 2).mean().item(), rel=1e-3)
+
+
 def test_gradient_penalty_reaches_the_critic_weights():
     critic = Linear([3.0, 4.0])
     gradient_penalty(critic, torch.randn(8, 2), torch.randn(8, 2)).backward()

@@ -80,8 +80,46 @@ def test_fid_and_kid_agree_with_numpy_and_scipy():
     mean, std = kid(small_a, small_b, subsets=1, subset_size=60)
     assert mean == pytest.approx(numpy_kid(small_a.numpy(), small_b.numpy()), rel=1e-4)
     assert std == 0.0
-    # subsets: reproducible by seed, and near the whole-set value
-    assert kid(a, b, subsets=20, subset_size=100, seed=1) == kid(a, b, 20, 100, seed=1)
+
+
+def test_fid_matches_pytorch_fid():
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    a, b = features(1500, 32, seed=6), features(1200, 32, seed=7, shift=0.2)
+    mu1, mu2 = a.numpy().mean(0), b.numpy().mean(0)
+    s1, s2 = np.cov(a.numpy(), rowvar=False), np.cov(b.numpy(), rowvar=False)
+    assert fid(a, b) == pytest.approx(calculate_frechet_distance(mu1, s1, mu2, s2), rel=1e-6)
+
+
+def test_kid_matches_torch_fidelity_whole_sets_and_the_100_by_1000_protocol():
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    def theirs(x, y, subsets, size, seed):
+        out = kid_features_to_metric(x, y, kid_subsets=subsets, kid_subset_size=size,
+                                     rng_seed=seed, verbose=False)  # fmt: skip
+        return out["kernel_inception_distance_mean"], out["kernel_inception_distance_std"]
+
+    real, fake = features(1500, 24, seed=8), features(1300, 24, seed=9, shift=0.1)
+    # the published protocol: 100 subsets of 1,000, mean and population std, the same draws
+    ours = kid(real, fake, subsets=100, subset_size=1000, seed=3)
+    want = theirs(real, fake, 100, 1000, 3)
+    assert ours == pytest.approx(want, rel=1e-7)
+    # whole sets, once
+    ours = kid(real[:400], fake[:400], subsets=1, subset_size=400, seed=0)
+    assert ours[0] == pytest.approx(theirs(real[:400], fake[:400], 1, 400, 0)[0], rel=1e-7)
+    # two different pairs of sets must not compare equal: a shifted set scores higher
+    assert kid(real, fake, 10, 500)[0] < kid(real, fake + 1.0, 10, 500)[0]
+
+
+@pytest.mark.parametrize("n", [11, 1000, 1003])
+def test_inception_score_matches_torch_fidelity(n):
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    logits = features(n, 10, seed=n) * 3
+    want = isc_features_to_metric(logits, splits=10, shuffle=False)
+    ours = inception_score(logits.softmax(dim=1), splits=10)
+    assert ours[0] == pytest.approx(want["inception_score_mean"], rel=1e-9)
+    assert ours[1] == pytest.approx(want["inception_score_std"], rel=1e-9)
 
 
 def test_inception_score_bounds():
@@ -91,11 +129,35 @@ def test_inception_score_bounds():
     assert inception_score(confident, splits=1)[0] == pytest.approx(10.0, rel=1e-6)
 
 
+def test_precision_recall_at_k3_and_density_coverage_at_k5_match_prdc():
+    from prdc import compute_prdc
+
+    real, fake = features(700, 16, seed=10), features(600, 16, seed=11, shift=0.15)
+    ours = precision_recall(real, fake)  # the defaults: k = 3 and k = 5
+    at3 = compute_prdc(real.numpy(), fake.numpy(), nearest_k=3)
+    at5 = compute_prdc(real.numpy(), fake.numpy(), nearest_k=5)
+    assert ours["precision"] == pytest.approx(at3["precision"], abs=1e-12)
+    assert ours["recall"] == pytest.approx(at3["recall"], abs=1e-12)
+    assert ours["density"] == pytest.approx(at5["density"], abs=1e-12)
+    assert ours["coverage"] == pytest.approx(at5["coverage"], abs=1e-12)
+    assert at3["coverage"] != at5["coverage"]  # the k matters: this test can tell them apart
+
+
+def test_two_samples_of_one_distribution_cover_each_other_at_k5():
+    # Naeem et al.: coverage of a sample of the real distribution is near 1 at k = 5
+    both = features(4000, 16, seed=12)
+    real, same = both[:2000], both[2000:]
+    got = precision_recall(real, same)
+    at3 = precision_recall(real, same, k_dc=3)
+    assert at3["coverage"] < got["coverage"]
+    assert got["coverage"] > 0.93 and 0.9 < got["density"] < 1.1, got
+
+
 def test_precision_recall_density_coverage_on_hand_built_points():
     real = torch.tensor([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0], [4.0, 0.0]])
     fake = torch.tensor([[0.5, 0.0], [10.0, 0.0]])
     # k=1: every real point's radius is 1; the fakes are 9.5 apart, so their radius is 9.5
-    got = precision_recall(real, fake, k=1)
+    got = precision_recall(real, fake, k=1, k_dc=1)
     assert got["precision"] == 0.5  # (0.5, 0) is inside the real balls, (10, 0) is not
     assert got["recall"] == 1.0  # all real points lie within 9.5 of a fake
     assert got["density"] == 1.0  # (0.5, 0) sits in 2 real balls, (10, 0) in none: 2 / (1 * 2)
@@ -143,14 +205,33 @@ def test_stacked_digits_metric_counts_modes_of_real_stacked_digits():
     assert stacked_modes(two, net) == {"modes": 2, "mode_kl": pytest.approx(math.log(500))}
 
 
-def test_inception_loads_from_a_local_weights_file(tmp_path):
-    path = tmp_path / "fid_inception.pth"
+def test_inception_port_matches_pytorch_fids_own_blocks(tmp_path, monkeypatch):
+    """Our FID Inception against pytorch-fid's (its FID blocks, its resizing and scaling),
+    both loaded with the same random weights: 2,048-d features of [0, 1] input there and of
+    the same images in [-1, 1] here."""
+    import pytorch_fid.inception as ref
+
     torch.manual_seed(0)
-    torch.save(inception.FIDInception().net.state_dict(), path)  # the right structure
+    state = inception.FIDInception().net.state_dict()
+    for name, t in state.items():  # random, but not the identity statistics of a fresh net
+        if name.endswith("running_mean"):
+            t.normal_(0, 0.1)
+        elif name.endswith("running_var"):
+            t.uniform_(0.5, 1.5)
+    monkeypatch.setattr(ref, "load_state_dict_from_url", lambda *a, **k: state)
+    theirs = ref.InceptionV3([ref.InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True,
+                             normalize_input=True, use_fid_inception=True).eval()  # fmt: skip
+    path = tmp_path / "fid_inception.pth"
+    torch.save(state, path)
     ex = make_extractor("inception", torch.device("cpu"), inception_weights=str(path))
-    feats, probs = ex(torch.rand(3, 3, 32, 32) * 2 - 1)
+
+    images01 = torch.rand(3, 3, 40, 40, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = theirs(images01)[0].flatten(1)
+    feats, probs = ex(images01 * 2 - 1)
     assert feats.shape == (3, 2048) and probs.shape == (3, 1008)
-    assert torch.allclose(probs.sum(1), torch.ones(3), atol=1e-5)
+    scale = want.abs().max()
+    assert scale > 0 and torch.allclose(feats / scale, want / scale, atol=1e-5)
     assert len(ex.weights_sha256) == 64
     wrong = tmp_path / "wrong.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, wrong)

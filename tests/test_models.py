@@ -43,14 +43,29 @@ def test_builds_and_trains_one_step(overrides, shape):
     assert gan.D(gan.G(z)).shape == (5,)
     assert not any(isinstance(m, nn.Sigmoid) for m in gan.D.modules()), "D returns raw scores"
 
-    before = [p.detach().clone() for p in (*gan.G.parameters(), *gan.D.parameters())]
     batches = BatchStream(random_source(shape), spec.batch_size, seed=0, device=CPU.device)
+    # one D step lowers D's objective on the very batch it trained on
+    real = next(batches)
+    rng = torch.get_rng_state()
+    fake = gan.G(gan.noise(len(real))).detach()  # the batch d_step will draw (same noise)
+    before = d_objective(gan, real, fake)
+    torch.set_rng_state(rng)
+    drawn, _ = gan.d_step(real, keep_graph=False)
+    assert torch.equal(drawn, fake)
+    assert d_objective(gan, real, fake) < before
+
+    # a whole step (D steps, then G) changes both networks and reports finite values
+    g_before = [p.detach().clone() for p in gan.G.parameters()]
+    d_before = [p.detach().clone() for p in gan.D.parameters()]
     d_sum, g_loss = gan.step(batches, spec.optim.d_steps)
     assert torch.isfinite(d_sum).all() and torch.isfinite(g_loss)
-    after = [p.detach() for p in (*gan.G.parameters(), *gan.D.parameters())]
-    n_g = len(list(gan.G.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(before[:n_g], after[:n_g], strict=True))
-    assert any(not torch.equal(a, b) for a, b in zip(before[n_g:], after[n_g:], strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, gan.G.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, gan.D.parameters(), strict=True))
+
+
+def d_objective(gan, real: torch.Tensor, fake: torch.Tensor) -> float:
+    with torch.no_grad():
+        return gan.loss.d_loss(gan.D(real), gan.D(fake)).item()
 
 
 @pytest.mark.parametrize("resolution", [16, 32, 64])

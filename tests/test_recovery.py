@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import signal
 import time
 from pathlib import Path
@@ -147,41 +148,109 @@ def test_a_checkpoint_carrying_a_pickle_payload_is_refused_and_nothing_runs(work
 
 
 def test_resume_replays_only_plain_overrides_from_a_checkpoint(workdir):
-    """A checkpoint from someone else cannot configure Hydra or name callables through its
-    stored overrides."""
+    """A checkpoint from someone else cannot configure Hydra, add keys or grant trust through
+    its stored overrides: the replay is refused in one line naming the override."""
     evil = workdir / "evil.pt"
-    overrides = ["loss=hinge", "+hydra.callbacks.x._target_=os.system", "model._target_=os.system",
-                 "hydra.run.dir=/elsewhere", "steps=7"]  # fmt: skip
-    torch.save({"format": checkpoint.FORMAT, "step": 1, "overrides": overrides}, evil)
+    for bad in ("+hydra.callbacks.x._target_=os.system", "hydra.run.dir=/elsewhere",
+                "~model", "trust=[os]", "hydra/launcher=basic"):  # fmt: skip
+        torch.save({"format": checkpoint.FORMAT, "step": 1,
+                    "overrides": ["loss=hinge", bad, "steps=7"]}, evil)  # fmt: skip
+        with pytest.raises(ConfigError, match=re.escape(f"stored override {bad!r} refused")):
+            resume_argv([f"resume={evil}", "steps=9"])
+    # plain settings and option names are replayed, the ones given now win
+    good = ["loss=hinge", "steps=7", "model.g_width=8", "stabilizers=[a,b]"]
+    torch.save({"format": checkpoint.FORMAT, "step": 1, "overrides": good}, evil)
     argv = resume_argv([f"resume={evil}", "steps=9"])
-    assert argv[:2] == ["loss=hinge", "steps=9"]
-    assert not any("_target_" in a or a.startswith(("+hydra", "hydra.callbacks")) for a in argv)
+    assert argv[:4] == ["loss=hinge", "model.g_width=8", "stabilizers=[a,b]", "steps=9"]
     assert argv[-1] == f"hydra.run.dir={workdir}"
 
 
-def test_resuming_an_older_checkpoint_sets_the_later_timeline_aside(tmp_path):
-    folder = tmp_path / "checkpoints"
-    for step in (10, 20, 30):
-        checkpoint.save({"step": step}, folder, step, keep=5)
-    checkpoint.save_as({"step": 30}, folder / "best.pt")
-    (folder / ".step_0000040.pt.tmp123").write_bytes(b"half a write")
-    checkpoint.prepare_resume(folder, 10)
-    assert sorted(p.name for p in folder.glob("*.pt")) == ["last.pt", "step_0000010.pt"]
-    (aside,) = folder.glob("superseded_0000010_*")
-    assert sorted(p.name for p in aside.iterdir()) == ["best.pt", "step_0000020.pt",
-                                                       "step_0000030.pt"]  # fmt: skip
-    assert not list(folder.glob(".*tmp*"))
-    assert checkpoint.load(folder / "last.pt")["step"] == 10
+def test_a_downloaded_run_cannot_load_a_yaml_from_outside_the_configs(workdir):
+    """A run dir whose checkpoint replays `experiment=../../<path>/evil`, with evil.yaml (a
+    `_global_` file setting a Hydra callback that copies a file) shipped inside it."""
+    run_dir = workdir / "downloaded"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    target = workdir / "victim.txt"
+    (run_dir / "evil.yaml").write_text(
+        "# @package _global_\nhydra:\n  callbacks:\n    x:\n      _target_: shutil.copyfile\n"
+        f"      src: {run_dir / 'evil.yaml'}\n      dst: {target}\n"
+    )
+    climb = "../" * 12 + str(run_dir / "evil").lstrip("/")
+    for override in (f"experiment={climb}", f"experiment={run_dir / 'evil'}"):
+        torch.save({"format": checkpoint.FORMAT, "step": 1, "overrides": [override]},
+                   run_dir / "checkpoints" / "step_0000001.pt")  # fmt: skip
+        line = error_line(run_gan("train", f"resume={run_dir}", cwd=workdir))
+        assert f"stored override {override!r} refused" in line
+        assert not target.exists()
+    # the user's own command line may not name a path as a group choice either
+    line = error_line(run_gan("train", f"experiment={climb}", "steps=1", cwd=workdir))
+    assert "a config-group choice names an option, not a path" in line
+    assert not target.exists()
 
 
-def test_builders_outside_gan_cli_are_refused(workdir):
+def test_a_stored_config_can_only_name_builders_of_its_group(workdir, finished_run):
+    """A crafted checkpoint naming any other callable of gan_cli (here one that writes files
+    where its arguments say) is refused by `gan sample`, `gan eval` and `gan train resume=`."""
+    run_dir, _ = finished_run
+    pwned, writer = workdir / "pwned", "gan_cli.run_writer.RunWriter"
+    crafted = {}
+    for group in ("model", "dataset"):
+        state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+        state["config"][group] = {"_target_": writer, "run_dir": str(pwned), "metrics": "digits"}
+        state["overrides"] = [*state["overrides"], f"{group}._target_={writer}"]
+        crafted[group] = workdir / group / "checkpoints" / "step_0000002.pt"
+        crafted[group].parent.mkdir(parents=True)
+        torch.save(state, crafted[group])
+    for verb, group in (("sample", "model"), ("eval", "model"), ("eval", "dataset"),
+                        ("train", "model"), ("train", "dataset")):  # fmt: skip
+        key = "resume" if verb == "train" else "ckpt"
+        line = error_line(run_gan(verb, f"{key}={crafted[group]}", cwd=workdir))
+        assert f"{group}._target_='{writer}': not a registered {group} builder" in line
+    assert not pwned.exists()
+
+
+def test_only_builders_registered_for_the_group_are_built(workdir):
     marker = workdir / "ran"
-    for target in ("os.system", "gan_cli.cli.os.system", "builtins.open"):
-        with pytest.raises(ConfigError, match="refused|only builders inside gan_cli"):
+    for target in ("os.system", "gan_cli.cli.os.system", "builtins.open",
+                   "gan_cli.run_writer.RunWriter", "gan_cli.losses.hinge.Hinge"):  # fmt: skip
+        with pytest.raises(ConfigError, match="not a registered model builder"):
             build({"_target_": target, "command": f"touch {marker}"}, "model")
+    with pytest.raises(ConfigError, match="not a registered loss builder"):
+        build({"_target_": "gan_cli.models.dcgan.build"}, "loss")
+    assert type(build({"_target_": "gan_cli.losses.hinge.Hinge"}, "loss")).__name__ == "Hinge"
     line = error_line(run_gan("train", "model._target_=os.system", cwd=workdir))
     assert "model._target_='os.system'" in line
     assert not marker.exists()
+
+
+def test_checkpoints_are_ordered_by_step_number_past_ten_million(tmp_path):
+    folder = tmp_path / "checkpoints"
+    for step in (9_999_998, 9_999_999, 10_000_000, 10_000_001):
+        checkpoint.save({"step": step}, folder, step, keep=3)
+    assert sorted(p.name for p in folder.glob("step_*.pt")) == [
+        "step_10000000.pt", "step_10000001.pt", "step_9999999.pt"]  # fmt: skip
+    assert latest(folder).name == "step_10000001.pt"
+    assert checkpoint.load(folder / "last.pt")["step"] == 10_000_001
+    checkpoint.prepare_resume(folder, 10_000_000)  # the later one is set aside, not the earlier
+    assert sorted(p.name for p in folder.glob("step_*.pt")) == [
+        "step_10000000.pt", "step_9999999.pt"]  # fmt: skip
+
+
+def test_runs_started_at_once_in_one_folder_get_a_folder_each(workdir):
+    args = tiny("model=mlp", "dataset=ring8", "steps=4", "log_every=2")
+    procs = [start_gan("train", *args, cwd=workdir) for _ in range(2)]
+    # the same base name for two more: the collision is certain, not left to the clock
+    fixed = "hydra.run.dir=${unique_dir:runs/same}"
+    procs += [start_gan("train", *args, fixed, cwd=workdir) for _ in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0], [p.stderr.read() for p in procs]
+    dated = [d for d in (workdir / "outputs").glob("*/*") if d.is_dir()]
+    fixed_dirs = sorted((workdir / "runs").iterdir())
+    assert len(dated) == 2 and [d.name for d in fixed_dirs] == ["same", "same_2"]
+    for run in [*dated, *fixed_dirs]:
+        assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 4
+        assert [json.loads(r)["step"] for r in (run / "metrics.jsonl").read_text().splitlines()
+                if "Loss/D" in r] == [2, 4]  # fmt: skip
+        assert (run / ".hydra" / "config.yaml").is_file() and (run / "provenance.jsonl").is_file()
 
 
 def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(workdir):

@@ -33,7 +33,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
                   env=env)  # fmt: skip
     assert out.returncode == 0, out.stderr
     points = work / "points"
-    out = run_gan("train", *tiny("model=mlp", "dataset=ring8", "steps=3"),
+    out = run_gan("train", *tiny("model=mlp", "dataset=grid25", "steps=3"),
                   f"hydra.run.dir={points}", cwd=work, env=env)  # fmt: skip
     assert out.returncode == 0, out.stderr
     return {"sweep": sweep, "run": sorted(sweep.glob("0_*"))[0], "points": points,
@@ -85,17 +85,51 @@ def test_sample_2d_points_and_scatter(runs, workdir):
 
 
 def test_eval_one_checkpoint_writes_numbers_with_their_protocol(runs, workdir):
-    out = run_gan("eval", f"ckpt={runs['run']}", "samples=300", cwd=workdir,
+    out = run_gan("eval", f"ckpt={runs['run']}", "samples=200", cwd=workdir,
                   env={"GAN_CLI_CACHE": str(runs["cache"])})  # fmt: skip
     assert out.returncode == 0, out.stderr
     result = json.loads((workdir / "eval.json").read_text())
     p = result["protocol"]
-    assert p["samples"] == 300 and p["seed"] == 0 and p["extractor"] == "digits"
+    assert p["samples"] == 200 and p["seed"] == 0 and p["extractor"] == "digits"
     assert p["reference"]["samples"] == 1797 and p["reference"]["split"] == "train"
+    assert p["k"] == {"precision_recall": 3, "density_coverage": 5}
+    assert p["differs"] == "200 samples where the protocol uses 10,000"
     assert len(p["weights_sha256"]) == 64
+    assert {"gan_cli", "torch", "device"} <= set(p["provenance"])
     (run,) = result["runs"]
-    assert run["step"] == 4 and run["ema"] is True and run["metrics"]["fid"] > 0
+    assert run["step"] == 4 and run["ema"] is True
+    # the very numbers training logged for this checkpoint (same G, samples, seed, precision):
+    # best.pt is chosen on what `gan eval` reports
+    rows = [json.loads(r) for r in (runs["run"] / "metrics.jsonl").read_text().splitlines()]
+    logged = next(r for r in rows if r["step"] == 4 and "Metrics/fid" in r)
+    for name in METRICS["digits"]:
+        assert run["metrics"][name] == pytest.approx(logged[f"Metrics/{name}"], rel=1e-9), name
     assert "fid" in out.stdout and "precision" in out.stdout
+
+
+def test_generated_images_are_scored_as_uint8_pixels():
+    import torch
+
+    from gan_cli.metrics.evaluate import generate
+
+    class Ramp(torch.nn.Module):
+        latent_dim = 4
+
+        def forward(self, z):  # values between the 256 levels a PNG can hold
+            return torch.tanh(z[:, :1, None, None].expand(-1, 1, 8, 8) * 0.37)
+
+    x = generate(Ramp(), 50, seed=0, device=torch.device("cpu"))
+    levels = (x + 1) * 127.5
+    assert torch.allclose(levels, levels.round(), atol=1e-4)
+    assert len(levels.unique()) > 10
+
+
+def test_eval_refuses_too_few_samples_in_one_line(runs, workdir):
+    out = run_gan("eval", f"ckpt={runs['run']}", "samples=3", cwd=workdir,
+                  env={"GAN_CLI_CACHE": str(runs["cache"])})  # fmt: skip
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert out.returncode == 1 and len(lines) == 1
+    assert lines[0].startswith("error: samples=3: must be >= 10 for dataset.metrics=digits")
 
 
 def test_eval_of_a_sweep_reports_mean_and_std(runs, workdir):
@@ -110,11 +144,32 @@ def test_eval_of_a_sweep_reports_mean_and_std(runs, workdir):
     assert "mean ± std" in out.stdout
 
 
-def test_eval_of_2d_points_counts_modes(runs, workdir):
-    out = run_gan("eval", f"ckpt={runs['points']}", "samples=500", cwd=workdir)
+def test_eval_of_2d_points_follows_pacgans_protocol_by_default(runs, workdir):
+    out = run_gan("eval", f"ckpt={runs['points']}", cwd=workdir)
     assert out.returncode == 0, out.stderr
-    metrics = json.loads((workdir / "eval.json").read_text())["runs"][0]["metrics"]
+    result = json.loads((workdir / "eval.json").read_text())
+    assert result["protocol"]["samples"] == 2500 and "PacGAN" in result["protocol"][
+        "published_samples"] and "differs" not in result["protocol"]  # fmt: skip
+    metrics = result["runs"][0]["metrics"]
     assert tuple(metrics) == METRICS["modes"]
+    # the same numbers from the points themselves, counted here
+    import torch
+
+    from gan_cli.data.mixtures import grid25_centres
+    from gan_cli.metrics.evaluate import generate
+    from gan_cli.metrics.mixture import mode_stats
+    from gan_cli.sample import load_generator
+
+    G, _ = load_generator(runs["points"], torch.device("cpu"))
+    points = generate(G, 2500, seed=0, device=torch.device("cpu"))
+    assert metrics == pytest.approx(mode_stats(points, grid25_centres(), 0.05))
+
+
+def test_runs_record_where_they_ran(runs):
+    rows = [json.loads(r) for r in (runs["points"] / "provenance.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["step"] == 0
+    assert rows[0]["gan_cli"] and rows[0]["torch"] and rows[0]["device"] == "cpu"
+    assert len(rows[0].get("git_commit", "x" * 40)) == 40  # from a checkout: its commit
 
 
 def test_sample_and_eval_refuse_bad_checkpoints_in_one_line(workdir):

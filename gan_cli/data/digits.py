@@ -6,6 +6,7 @@ import torch
 
 from gan_cli.data.images import fit_images
 from gan_cli.data.source import TensorSource
+from gan_cli.registry import register
 
 
 def load_raw() -> tuple[torch.Tensor, torch.Tensor]:
@@ -17,6 +18,7 @@ def load_raw() -> tuple[torch.Tensor, torch.Tensor]:
     return images.unsqueeze(1), torch.from_numpy(digits.target)
 
 
+@register("dataset")
 def load(resolution: int = 32, channels: int = 1) -> TensorSource:
     images, labels = load_raw()
     return TensorSource(fit_images(images, resolution, channels), "digits", {"labels": labels})

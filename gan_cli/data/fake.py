@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 
 from gan_cli.data.source import TensorSource
+from gan_cli.registry import register
 
 
+@register("dataset")
 def load(resolution: int = 64, channels: int = 3, size: int = 1024) -> TensorSource:
     gen = torch.Generator().manual_seed(0)
     shape = (size, channels, resolution, resolution)

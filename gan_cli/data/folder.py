@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 
 from gan_cli.data.source import to_unit_range
 from gan_cli.errors import DataError
+from gan_cli.registry import register
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
@@ -68,6 +69,7 @@ class FolderSource:
             yield to_unit_range(batch.to(device, non_blocking=True)).contiguous(memory_format=fmt)
 
 
+@register("dataset")
 def load(path: str, resolution: int = 64, channels: int = 3, workers: int = 2) -> FolderSource:
     root = Path(path).expanduser()
     if not root.is_dir():

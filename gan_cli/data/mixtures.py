@@ -8,6 +8,7 @@ import math
 import torch
 
 from gan_cli.data.source import TensorSource
+from gan_cli.registry import register
 
 
 def mixture(name: str, centres: torch.Tensor, sigma: float, size: int, seed: int):
@@ -28,11 +29,13 @@ def grid25_centres() -> torch.Tensor:
     return torch.tensor(list(itertools.product(axis, axis)))
 
 
+@register("dataset")
 def ring8(size: int = 100_000, seed: int = 0) -> TensorSource:
     """8 modes on the unit circle, sigma 0.01."""
     return mixture("ring8", ring8_centres(), 0.01, size, seed)
 
 
+@register("dataset")
 def grid25(size: int = 100_000, seed: int = 0) -> TensorSource:
     """25 modes on {-4, -2, 0, 2, 4}^2, sigma 0.05."""
     return mixture("grid25", grid25_centres(), 0.05, size, seed)

@@ -25,6 +25,11 @@ def to_unit_range(images: Tensor) -> Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+def to_uint8(images: Tensor) -> Tensor:
+    """float images in [-1, 1] -> uint8 in [0, 255], rounded as a saved PNG holds them."""
+    return images.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
 @dataclass
 class TensorSource:
     data: Tensor  # uint8 images (N, C, H, W) or float32 points (N, D)

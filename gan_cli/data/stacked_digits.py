@@ -15,6 +15,7 @@ from torch import Tensor
 from gan_cli.data.digits import load_raw
 from gan_cli.data.images import fit_images
 from gan_cli.data.source import to_unit_range
+from gan_cli.registry import register
 
 
 class StackedDigits:
@@ -42,6 +43,7 @@ class StackedDigits:
             yield to_unit_range(images).contiguous(memory_format=fmt)
 
 
+@register("dataset")
 def load(size: int = 50_000, resolution: int = 32, channels: int = 3, seed: int = 0):
     if channels != 3:
         raise ValueError("stacked_digits has 3 channels, one digit each")

@@ -14,6 +14,7 @@ import torch
 from gan_cli.data.images import fit_images
 from gan_cli.data.source import TensorSource
 from gan_cli.errors import DataError
+from gan_cli.registry import register
 
 _MNIST_FILES = "train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz"
 
@@ -45,6 +46,7 @@ def _as_source(name: str, images: torch.Tensor, labels, resolution: int, channel
     )
 
 
+@register("dataset")
 def mnist(root="data", download=True, resolution=32, channels=1) -> TensorSource:
     from torchvision.datasets import MNIST
 
@@ -52,6 +54,7 @@ def mnist(root="data", download=True, resolution=32, channels=1) -> TensorSource
     return _as_source("mnist", ds.data.unsqueeze(1), ds.targets, resolution, channels)
 
 
+@register("dataset")
 def fashion_mnist(root="data", download=True, resolution=32, channels=1) -> TensorSource:
     from torchvision.datasets import FashionMNIST
 
@@ -59,6 +62,7 @@ def fashion_mnist(root="data", download=True, resolution=32, channels=1) -> Tens
     return _as_source("fashion_mnist", ds.data.unsqueeze(1), ds.targets, resolution, channels)
 
 
+@register("dataset")
 def cifar10(root="data", download=True, resolution=32, channels=3) -> TensorSource:
     from torchvision.datasets import CIFAR10
 

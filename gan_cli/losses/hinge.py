@@ -8,8 +8,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gan_cli.losses.base import GANLoss
+from gan_cli.registry import register
 
 
+@register("loss")
 class Hinge(GANLoss):
     def d_loss(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
         return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()

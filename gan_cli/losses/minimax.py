@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gan_cli.losses.base import GANLoss
+from gan_cli.registry import register
 
 
+@register("loss")
 class Minimax(GANLoss):
     def d_loss(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
         return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()

@@ -8,8 +8,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gan_cli.losses.minimax import Minimax
+from gan_cli.registry import register
 
 
+@register("loss")
 class NonSaturating(Minimax):
     def g_loss(self, fake_scores: Tensor) -> Tensor:
         return F.softplus(-fake_scores).mean()

@@ -12,8 +12,10 @@ import torch
 from torch import Tensor, nn
 
 from gan_cli.losses.base import GANLoss
+from gan_cli.registry import register
 
 
+@register("loss")
 class Wasserstein(GANLoss):
     def __init__(self, lipschitz: str = "clip", clip_value: float = 0.01, gp_weight: float = 10.0):
         self.lipschitz = str(getattr(lipschitz, "value", lipschitz))

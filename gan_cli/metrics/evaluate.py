@@ -6,8 +6,13 @@ What is measured depends on the data (`dataset.metrics`):
 - `stacked`: stacked-digits modes out of 1,000 and the mode KL;
 - `modes`: 2-D mixture modes covered, high-quality share and reverse KL.
 
-Every result carries its protocol: sample count, seed, reference set, extractor and the sha256
-of its weights. Reference features are computed once per protocol and cached on disk.
+Each kind scores the number of samples its published protocol uses unless told otherwise
+(PROTOCOLS). Generated images are quantised to uint8, as saved PNGs are, before anything looks
+at them, and G runs in fp32 and eval mode, in training-time evaluation as in `gan eval`, so
+`best.pt` is chosen on the number that is reported. Every result carries its protocol: sample
+count, seed, reference set, extractor and the sha256 of its weights, the k of each k-NN metric,
+and where it ran (gan-cli and torch versions, device). Reference features are computed once per
+protocol and cached on disk.
 """
 
 from __future__ import annotations
@@ -22,15 +27,27 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_cli.data.source import to_uint8, to_unit_range
 from gan_cli.metrics import digits_net
 from gan_cli.metrics.classes import digit_classes, stacked_modes
 from gan_cli.metrics.extractors import Extractor, make_extractor
 from gan_cli.metrics.frechet import fid, kid
 from gan_cli.metrics.mixture import mode_stats
+from gan_cli.metrics.protocol import (
+    IS_SPLITS,
+    K_DENSITY_COVERAGE,
+    K_PRECISION_RECALL,
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    LOWER_IS_BETTER,
+    PROTOCOLS,
+    check_samples,
+    default_samples,
+)
 from gan_cli.metrics.scores import inception_score, precision_recall
+from gan_cli.provenance import provenance
 
 log = logging.getLogger(__name__)
-LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "class_kl"}
 CACHE_FORMAT = 1
 
 
@@ -41,17 +58,18 @@ def better(metric: str, new: float, old: float | None) -> bool:
 
 
 @torch.no_grad()
-def generate(G: nn.Module, n: int, seed: int, device: torch.device, autocast=None,
-             batch: int = 500) -> Tensor:  # fmt: skip
-    """n samples from G in eval mode, from its own seeded noise (the training RNG is untouched)."""
+def generate(G: nn.Module, n: int, seed: int, device: torch.device, batch: int = 500) -> Tensor:
+    """n samples from G in eval mode and fp32, from its own seeded noise (the training RNG is
+    untouched); images come back quantised to uint8 levels, as a saved PNG would hold them."""
     gen = torch.Generator().manual_seed(seed)  # on the CPU: the same latents on any device
     was_training = G.training
     G.eval()
     out = []
     for start in range(0, n, batch):
         z = torch.randn(min(batch, n - start), G.latent_dim, generator=gen).to(device)
-        with autocast() if autocast else torch.autocast(device.type, enabled=False):
-            out.append(G(z).float().cpu())
+        with torch.autocast(device.type, enabled=False):
+            x = G(z).float()
+        out.append(to_unit_range(to_uint8(x)).cpu() if x.dim() == 4 else x.cpu())
     G.train(was_training)
     return torch.cat(out)
 
@@ -67,7 +85,7 @@ def real_samples(source, n: int, seed: int, device: torch.device) -> Tensor:
 class Evaluator:
     kind: str
     source: Any
-    samples: int  # generated samples per evaluation
+    samples: int | None  # generated samples per evaluation; None: the kind's protocol count
     seed: int
     dataset_key: dict  # the data set's resolved config: names the reference set
     device: torch.device
@@ -75,12 +93,16 @@ class Evaluator:
     reference_n: int = 10_000
     inception_weights: str | None = None
     download: bool = False
+    samples_key: str = "samples"  # the config key `samples` came from, for error messages
     extractor: Extractor | None = field(default=None, init=False)
     reference: dict | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         from gan_cli.data import EVAL_KEYS  # how a data set is measured does not name it
 
+        if self.samples is None:
+            self.samples = default_samples(self.kind)
+        check_samples(self.kind, self.samples, self.samples_key)
         self.dataset_key = {k: v for k, v in self.dataset_key.items() if k not in EVAL_KEYS}
         if self.kind in ("digits", "inception"):
             self.extractor = make_extractor(self.kind, self.device, self.inception_weights,
@@ -91,14 +113,24 @@ class Evaluator:
 
     @property
     def protocol(self) -> dict:
+        published, name = PROTOCOLS[self.kind]
         p = {"kind": self.kind, "samples": self.samples, "seed": self.seed,
-             "reference": {"dataset": self.dataset_key, "split": "train"}}  # fmt: skip
+             "published_samples": name,
+             "reference": {"dataset": self.dataset_key, "split": "train"},
+             "generated": "G in eval mode, fp32; images quantised to uint8"}  # fmt: skip
+        if self.samples != published:
+            p["differs"] = f"{self.samples:,} samples where the protocol uses {published:,}"
         if self.extractor:
             p["reference"]["samples"] = min(self.reference_n, len(self.source))
             p["extractor"] = self.extractor.name
             p["weights_sha256"] = self.extractor.weights_sha256
+            p["k"] = {"precision_recall": K_PRECISION_RECALL,
+                      "density_coverage": K_DENSITY_COVERAGE}  # fmt: skip
+            p["kid"] = {"subsets": KID_SUBSETS, "subset_size": KID_SUBSET_SIZE, "std": "ddof 0"}
+            p["is_splits"] = IS_SPLITS
         if self.kind == "stacked":
             p["classifier_sha256"] = digits_net.sha256()
+        p["provenance"] = provenance(self.device)
         return p
 
     def _reference(self) -> dict:
@@ -122,8 +154,8 @@ class Evaluator:
             atomic_save(ref, path)
         return ref
 
-    def __call__(self, G: nn.Module, autocast=None) -> dict[str, float]:
-        return self.score(generate(G, self.samples, self.seed, self.device, autocast))
+    def __call__(self, G: nn.Module) -> dict[str, float]:
+        return self.score(generate(G, self.samples, self.seed, self.device))
 
     def score(self, fake: Tensor) -> dict[str, float]:
         if self.kind == "modes":

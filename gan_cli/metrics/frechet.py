@@ -11,8 +11,11 @@ tests/test_metrics.py.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from gan_cli.metrics.protocol import KID_SUBSET_SIZE, KID_SUBSETS
 
 
 def mean_cov(features: Tensor) -> tuple[Tensor, Tensor]:
@@ -48,20 +51,25 @@ def _poly_mmd2(x: Tensor, y: Tensor) -> Tensor:
         - 2 * kxy.mean()  # fmt: skip
 
 
-def kid(real: Tensor, fake: Tensor, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:  # fmt: skip
-    """KID: mean and std of the unbiased MMD^2 over random subsets (torch-fidelity's protocol).
-    With `subsets=1` and `subset_size >= N`, the whole sets are compared once (no sampling)."""
+def kid(real: Tensor, fake: Tensor, subsets: int = KID_SUBSETS,
+        subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """KID: mean and population std (ddof 0) of the unbiased MMD^2 over random subsets, drawn
+    exactly as torch-fidelity draws them (numpy RandomState(seed); per subset, `subset_size`
+    real rows then `subset_size` generated rows, without replacement), so with the same seed
+    the numbers are torch-fidelity's. Sets smaller than `subset_size` use subsets of the
+    smaller size. With `subsets=1` and `subset_size >= N`, the whole sets are compared once."""
     real, fake = real.double(), fake.double()
     m = min(len(real), len(fake), subset_size)
-    gen = torch.Generator().manual_seed(seed)
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 samples per subset, got {m}")
+    rng = np.random.RandomState(seed)
     values = []
     for _ in range(subsets):
-        if m == len(real) == len(fake):
+        if m == len(real) == len(fake) and subsets == 1:
             x, y = real, fake
         else:
-            x = real[torch.randperm(len(real), generator=gen)[:m]]
-            y = fake[torch.randperm(len(fake), generator=gen)[:m]]
+            x = real[torch.from_numpy(rng.choice(len(real), m, replace=False))]
+            y = fake[torch.from_numpy(rng.choice(len(fake), m, replace=False))]
         values.append(_poly_mmd2(x, y))
     v = torch.stack(values)
-    return float(v.mean()), float(v.std()) if len(v) > 1 else 0.0
+    return float(v.mean()), float(v.std(correction=0))

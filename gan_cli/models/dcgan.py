@@ -14,6 +14,7 @@ import math
 from torch import Tensor, nn
 
 from gan_cli.models.common import d_norm_layer, init_dcgan_weights
+from gan_cli.registry import register
 
 
 def _layers_up(resolution: int) -> int:
@@ -71,6 +72,7 @@ class Discriminator(nn.Module):
         return self.net(x).flatten()
 
 
+@register("model")
 def build(
     data_shape: tuple[int, ...],
     latent_dim: int = 100,

@@ -11,6 +11,7 @@ import math
 from torch import Tensor, nn
 
 from gan_cli.models.common import d_norm_layer
+from gan_cli.registry import register
 
 
 def _mlp(n_in: int, hidden: int, depth: int, n_out: int, act: nn.Module, norm: str = "none"):
@@ -45,6 +46,7 @@ class Discriminator(nn.Module):
         return self.net(x.flatten(1)).flatten()
 
 
+@register("model")
 def build(
     data_shape: tuple[int, ...],
     latent_dim: int = 16,

@@ -1,0 +1,34 @@
+"""CI runs the whole suite whatever the environment says, and reinstalls when the pins change."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ci_run_ignores_variables_that_would_narrow_the_suite(tmp_path):
+    """.ci/run against a stand-in Makefile that prints what `make test` would get."""
+    (tmp_path / ".ci").mkdir()
+    shutil.copy(REPO / ".ci" / "run", tmp_path / ".ci" / "run")
+    (tmp_path / "Makefile").write_text(
+        'test:\n\t@echo "ARGS=[$(ARGS)] ADDOPTS=[$$PYTEST_ADDOPTS] FLAGS=[$(MAKEFLAGS)]"\n'
+    )
+    narrowing = {"ARGS": "-k nothing", "PYTEST_ADDOPTS": "-k nothing --co",
+                 "MAKEFLAGS": "-i", "PYTEST_PLUGINS": "evil"}  # fmt: skip
+    out = subprocess.run([str(tmp_path / ".ci" / "run")], env={**os.environ, **narrowing},
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ARGS=[] ADDOPTS=[] FLAGS=[")
+    flags = out.stdout.split("FLAGS=[", 1)[1]
+    assert "i" not in flags.split("--")[0], flags  # no -i (ignore errors) from the environment
+
+
+def test_the_install_stamp_depends_on_the_makefile():
+    out = subprocess.run(["make", "-pn", "-f", str(REPO / "Makefile"), "install"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    rule = next(ln for ln in out.stdout.splitlines() if ln.startswith(".venv/.installed:"))
+    assert "pyproject.toml" in rule and "Makefile" in rule
