@@ -25,7 +25,11 @@ import torch
 
 from gan_cli.errors import CheckpointError
 
-FORMAT = "gan-cli/1"
+# The layout of a checkpoint. /2 (stabilisers): optimiser settings by group, EMA and the other
+# stabilisers' state under "stabilizers". Earlier formats still sample and evaluate (G, G_ema
+# and the model config are unchanged) but are not resumed.
+FORMAT = "gan-cli/2"
+READABLE = ("gan-cli/1", FORMAT)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -138,6 +142,15 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") not in READABLE:
         raise CheckpointError(f"{path} is not a gan-cli checkpoint (format {FORMAT} expected)")
     return state
+
+
+def require_resumable(state: dict[str, Any], path: Path) -> None:
+    """Training continues only from this version's format (older ones sample and evaluate)."""
+    if state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} has checkpoint format {state.get('format')} (from before stabilisers); "
+            f"this version resumes {FORMAT} only: sample or evaluate it, or start a new run"
+        )

@@ -49,7 +49,8 @@ def evaluate(_: DictConfig, cfg: EvalCommandConfig) -> dict:
     for path in find_checkpoints(cfg.ckpt):
         G, state = load_generator(path, device, cfg.ema)
         dataset = dict(state["config"]["dataset"])
-        kind = dataset.get("metrics", "inception") if cfg.metrics == "auto" else cfg.metrics
+        stored = state.get("metrics_kind") or dataset.get("metrics", "inception")  # /2 or /1
+        kind = stored if cfg.metrics == "auto" else cfg.metrics
         same = evaluator and evaluator.dataset_key == without_eval_keys(dataset)
         if not same or evaluator.kind != kind:
             evaluator = Evaluator(

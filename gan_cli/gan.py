@@ -1,30 +1,39 @@
-"""G, D, their optimisers and the objective, with the two updates of a training step.
+"""G, D, their optimisers, the loss and the stabilisers, and what one training step does.
 
-`train.py` runs the loop; this file holds what one D update and one G update do, so tests and
-benchmarks run exactly the code `gan train` runs.
+Every G and D call of a step goes through one seam, `run_G` / `run_D` (as stylegan2-ada-
+pytorch's training/loss.py): that is where stabilisers change what D sees (augmentation,
+packing), and where labels and DistributedDataParallel plug in. A step has phases (StyleGAN2's
+names):
+  Dmain  each D update: loss.d_loss(real, fake) plus the penalties due at every update
+  Dreg   every k-th D update: the lazy penalties (every = k), weighted by k, in their own step
+  Gmain  one G update through the D just trained: loss.g_loss(fake, real)
+Stabilisers act after each D update (weight clipping) and each G update (EMA). Losses and
+stabilisers report their own scalars (stats.py). `train.py` runs the loop; tests and benchmarks
+run exactly this code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
-from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from gan_cli.config import OptimConfig
 from gan_cli.losses.base import GANLoss
+from gan_cli.networks import build_networks, build_stabilizers
 from gan_cli.registry import build
 from gan_cli.runtime import Runtime
+from gan_cli.stabilizers.base import Stabilizer
+from gan_cli.stats import Stats
 
-STATS = ("Loss/D", "D/real", "D/fake")  # what d_step returns, in this order
 
-
-def make_optimizer(cfg: OptimConfig, params, lr: float, **impl) -> torch.optim.Optimizer:
+def make_optimizer(
+    cfg: OptimConfig, params, lr: float, betas=None, **impl
+) -> torch.optim.Optimizer:
     """`impl`: how the update runs (fused / foreach), from Runtime.optimizer_options()."""
-    name = str(getattr(cfg.name, "value", cfg.name))
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), **impl)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas or cfg.betas), **impl)
     return torch.optim.RMSprop(params, lr=lr, foreach=True)  # RMSprop has no fused kernel
 
 
@@ -36,102 +45,145 @@ class GAN:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     rt: Runtime
-    ema_decay: float = 0.0  # > 0: keep an exponential moving average of G's weights
+    batch_size: int
+    d_steps: int = 1  # D updates per G update
+    stabilizers: list[Stabilizer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.G_ema = None
-        if self.ema_decay > 0:  # torch's own EMA wrapper; batch-norm statistics averaged too
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-            avg = get_ema_multi_avg_fn(self.ema_decay)
-            self.G_ema = AveragedModel(self.G, multi_avg_fn=avg, use_buffers=True)
+        self.stats = Stats()
+        self.loss.report = self.stats.report
+        for s in self.stabilizers:
+            s.report = self.stats.report
         self.scaler_g, self.scaler_d = self.rt.grad_scaler(), self.rt.grad_scaler()
         # The forward passes of the training step; compiled when asked. G and D themselves stay
-        # as built: their state_dicts, the gradient penalty (double backward, which compiled
+        # as built: their state_dicts, the gradient penalties (double backward, which compiled
         # graphs do not support) and sampling use them directly.
         compile_ = torch.compile if self.rt.compile else (lambda m: m)
         self.g_forward, self.d_forward = compile_(self.G), compile_(self.D)
+        self.d_inputs = sorted(self.stabilizers, key=lambda s: s.d_input_order)
+        self.samples_per_score = 1  # samples behind each D score (packing: m)
+        for s in self.stabilizers:
+            self.samples_per_score *= getattr(s, "m", 1)
+        self.penalties = [s for s in self.stabilizers if s.every == 1]
+        self.lazy = [s for s in self.stabilizers if s.every > 1]  # one shared interval
+        self.d_updates = 0  # the clock of lazy regularisation
+        for s in self.stabilizers:
+            s.attach(self)
+
+    # ---- the seam: every G and D call of the step
+    def run_G(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.g_forward(z)
+
+    def run_D(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.d_forward(self._d_view(x))
+
+    def run_D_twice_differentiable(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        """run_D through the uncompiled D, for penalties that differentiate its gradient."""
+        return self.D(self._d_view(x))
+
+    def _d_view(self, x: Tensor) -> Tensor:
+        """What D sees of a batch: augmented, packed, ... by the stabilisers, in order."""
+        for s in self.d_inputs:
+            x = s.d_input(x)
+        return x
 
     def noise(self, n: int) -> Tensor:
         return torch.randn(n, self.G.latent_dim, device=self.rt.device)
 
-    def d_step(self, real: Tensor, keep_graph: bool) -> tuple[Tensor, Tensor]:
-        """One D update on a real batch and a fresh generated one.
+    # ---- the phases
+    def d_step(self, real: Tensor, keep_graph: bool) -> Tensor:
+        """Dmain (and Dreg when due) on a real batch and a fresh generated one. Returns the
+        generated batch, with its graph when `keep_graph`: the G step reuses it instead of
+        running G again."""
+        with torch.set_grad_enabled(keep_graph), self.rt.autocast():
+            fake = self.run_G(self.noise(real.shape[0]))
+        with self.rt.autocast():
+            real_scores = self.run_D(real)  # real data labelled real ...
+            fake_scores = self.run_D(fake.detach())  # ... generated labelled fake; no grad to G
+            loss = self.loss.d_loss(real_scores, fake_scores)
+        for s in self.stabilizers:
+            s.observe_real(real_scores)
+        total = loss
+        for s in self.penalties:
+            term = s.d_penalty(self, real, fake.detach())
+            total = total if term is None else total + term
+        self._update(self.opt_d, self.scaler_d, total)
+        self.d_updates += 1
+        if self.lazy and self.d_updates % self.lazy[0].every == 0:  # Dreg
+            terms = [s.every * t for s in self.lazy
+                     if (t := s.d_penalty(self, real, fake.detach())) is not None]  # fmt: skip
+            if terms:
+                self._update(self.opt_d, self.scaler_d, torch.stack(terms).sum())
+        for s in self.stabilizers:
+            s.after_d_step(self.D)
+        self.stats.report("Loss/D", loss)
+        self.stats.report("D/real", real_scores)
+        self.stats.report("D/fake", fake_scores)
+        return fake
 
-        Returns the generated batch (with its graph when `keep_graph`, so the G step can reuse
-        it instead of running G again) and the stats (Loss/D, D/real, D/fake) on the device.
-        """
-        rt, D = self.rt, self.d_forward
-        with torch.set_grad_enabled(keep_graph), rt.autocast():
-            fake = self.g_forward(self.noise(real.shape[0]))
-        with rt.autocast():
-            real_scores = D(real)  # real data labelled real ...
-            fake_scores = D(fake.detach())  # ... generated data labelled fake; no grad into G
-            d_loss = self.loss.d_loss(real_scores, fake_scores)
-        penalty = self.loss.d_penalty(self.D, real, fake)
-        if penalty is not None:
-            d_loss = d_loss + penalty
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler_d.scale(d_loss).backward()
-        self.scaler_d.step(self.opt_d)
-        self.scaler_d.update()
-        self.loss.after_d_step(self.D)
-        stats = torch.stack([d_loss, real_scores.mean(), fake_scores.mean()]).detach().float()
-        return fake, stats
-
-    def g_step(self, fake: Tensor) -> Tensor:
-        """One G update through the D just trained, on the samples of the last D step."""
+    def g_step(self, fake: Tensor, real: Tensor) -> None:
+        """Gmain: one G update through the D just trained, on the samples of the last D step."""
         self.D.requires_grad_(False)  # the backward passes through D, without D's weight grads
         with self.rt.autocast():
-            g_loss = self.loss.g_loss(self.d_forward(fake))
-        self.opt_g.zero_grad(set_to_none=True)
-        self.scaler_g.scale(g_loss).backward()
-        self.scaler_g.step(self.opt_g)
-        self.scaler_g.update()
+            real_scores = None
+            if self.loss.uses_real_in_g:
+                with torch.no_grad():
+                    real_scores = self.run_D(real)
+            loss = self.loss.g_loss(self.run_D(fake), real_scores)
+        self._update(self.opt_g, self.scaler_g, loss)
         self.D.requires_grad_(True)
-        if self.G_ema is not None:
-            self.G_ema.update_parameters(self.G)
-        return g_loss.detach().float()
+        for s in self.stabilizers:
+            s.after_g_step(self.G)
+        self.stats.report("Loss/G", loss)
+
+    def step(self, batches) -> None:
+        """A training step: `d_steps` D updates, each on a new real batch and new noise, then
+        one G update. Values stay on the device, in `stats`."""
+        for i in range(self.d_steps):
+            real = next(batches)
+            fake = self.d_step(real, keep_graph=i == self.d_steps - 1)
+        self.g_step(fake, real)
+
+    @staticmethod
+    def _update(opt: torch.optim.Optimizer, scaler, loss: Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     @property
     def sampler(self) -> nn.Module:
-        """The generator to sample and evaluate: the EMA copy when there is one."""
-        return self.G_ema.module if self.G_ema is not None else self.G
+        """The generator to sample and evaluate: a stabiliser's (EMA) when there is one."""
+        return next((s.sampler for s in self.stabilizers if s.sampler is not None), self.G)
 
-    def step(self, batches, d_steps: int) -> tuple[Tensor, Tensor]:
-        """A training step: `d_steps` D updates, then one G update. Stats stay on the device:
-        (Loss/D, D/real, D/fake) summed over the D updates, and Loss/G."""
-        d_sum = torch.zeros(len(STATS), device=self.rt.device)
-        for i in range(d_steps):
-            fake, stats = self.d_step(next(batches), keep_graph=i == d_steps - 1)
-            d_sum += stats
-        return d_sum, self.g_step(fake)
-
+    # ---- checkpoints
     def state_dict(self) -> dict:
-        ema = {}
-        if self.G_ema is not None:
-            ema = {"G_ema": self.G_ema.module.state_dict(), "ema_n": self.G_ema.n_averaged}
-        return {
-            **ema,
+        state = {
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
+            "stabilizers": {s.name: s.state_dict() for s in self.stabilizers},
         }
+        if self.sampler is not self.G:  # what `gan sample` and `gan eval` use by default
+            state["G_ema"] = self.sampler.state_dict()
+        return state
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, step: int) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         _load_optimizer(self.opt_g, state["opt_g"])
         _load_optimizer(self.opt_d, state["opt_d"])
-        if self.G_ema is not None and "G_ema" in state:
-            self.G_ema.module.load_state_dict(state["G_ema"])
-            self.G_ema.n_averaged.copy_(state["ema_n"])
+        if self.sampler is not self.G:
+            self.sampler.load_state_dict(state["G_ema"])
         if state.get("scaler_g"):
             self.scaler_g.load_state_dict(state["scaler_g"])
             self.scaler_d.load_state_dict(state["scaler_d"])
+        for s in self.stabilizers:
+            s.load_state_dict(state["stabilizers"][s.name])
+        self.d_updates = step * self.d_steps
 
 
 def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
@@ -144,18 +196,32 @@ def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
     opt.load_state_dict({**state, "param_groups": groups})
 
 
-def build_gan(cfg: DictConfig, optim: OptimConfig, data_shape: tuple[int, ...], rt: Runtime,
-              ema_decay: float = 0.0) -> GAN:  # fmt: skip
-    """Networks from `cfg.model`, objective from `cfg.loss`, optimisers from `optim`."""
-    G, D = build(cfg.model, "model", data_shape=data_shape)
+def lazy_adam_rescale(lr: float, betas: list[float], every: int) -> tuple[float, list[float]]:
+    """StyleGAN2's correction for lazy regularisation in its own steps: with a regularisation
+    step every k updates, lr and betas are scaled so that k + 1 steps move like k (c = k/(k+1))."""
+    c = every / (every + 1)
+    return lr * c, [b**c for b in betas]
+
+
+def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime) -> GAN:
+    """Networks from `cfg.model` and the stabilisers, objective from `cfg.loss`, optimisers from
+    `spec.optim` (`spec`: the validated config)."""
+    stabilizers = build_stabilizers(cfg.stabilizers)
+    G, D = build_networks(cfg.model, stabilizers, data_shape)
     G, D = rt.place(G), rt.place(D)
-    impl = rt.optimizer_options()
+    optim, impl = spec.optim, rt.optimizer_options()
+    lr_d, betas_d = optim.lr_d, optim.betas
+    lazy = [s.every for s in stabilizers if s.every > 1]
+    if lazy and optim.name == "adam":
+        lr_d, betas_d = lazy_adam_rescale(lr_d, betas_d, lazy[0])
     return GAN(
         G=G,
         D=D,
         loss=build(cfg.loss, "loss"),
         opt_g=make_optimizer(optim, G.parameters(), optim.lr_g, **impl),
-        opt_d=make_optimizer(optim, D.parameters(), optim.lr_d, **impl),
+        opt_d=make_optimizer(optim, D.parameters(), lr_d, betas_d, **impl),
         rt=rt,
-        ema_decay=ema_decay,
+        batch_size=spec.batch_size,
+        d_steps=optim.d_steps,
+        stabilizers=stabilizers,
     )

@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli.errors import ConfigError
 
 # group -> the package whose modules hold its built-in builders (imported on first use)
-PACKAGES = {"model": "gan_cli.models", "loss": "gan_cli.losses", "dataset": "gan_cli.data"}
+PACKAGES = {"model": "gan_cli.models", "loss": "gan_cli.losses", "dataset": "gan_cli.data",
+            "stabilizer": "gan_cli.stabilizers"}  # fmt: skip
 _BUILDERS: dict[str, dict[str, Callable]] = {group: {} for group in PACKAGES}
 _SCANNED: set[str] = set()
 

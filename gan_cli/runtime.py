@@ -56,8 +56,8 @@ class Runtime:
 
 
 def make_runtime(cfg: DeviceConfig) -> Runtime:
-    kind = str(getattr(cfg.type, "value", cfg.type))
-    precision = str(getattr(cfg.precision, "value", cfg.precision))
+    kind = cfg.type.value
+    precision = cfg.precision.value
     cuda = torch.cuda.is_available()
     if kind == "cuda" and not cuda:
         raise ConfigError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")

@@ -18,7 +18,7 @@ from gan_cli import checkpoint
 from gan_cli.config import SampleConfig
 from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
-from gan_cli.registry import build
+from gan_cli.networks import build_networks, build_stabilizers
 from gan_cli.resume import checkpoint_of, run_dir_of
 from gan_cli.samples import image_grid, picture, save_png, scatter
 
@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png"}
 
 
-def pick_device(kind) -> torch.device:
-    kind = str(getattr(kind, "value", kind))
+def pick_device(kind: str) -> torch.device:
     if kind == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")
     if kind == "cuda" or (kind == "auto" and torch.cuda.is_available()):
@@ -44,7 +43,9 @@ def load_generator(path: str | Path, device: torch.device, ema: bool = True):
     state = checkpoint.load(file)  # on the CPU; G moves to `device` below
     if "config" not in state or "data_shape" not in state:
         raise CheckpointError(f"{file} has no stored model config; it cannot be sampled alone")
-    G, _ = build(state["config"]["model"], "model", data_shape=tuple(state["data_shape"]))
+    config = state["config"]
+    stabilizers = build_stabilizers(config.get("stabilizers", {}))  # e.g. spectral norm on G
+    G, _ = build_networks(config["model"], stabilizers, tuple(state["data_shape"]))
     weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
     try:
         G.load_state_dict(weights)

@@ -20,11 +20,11 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gan_cli import checkpoint
-from gan_cli.config import TrainConfig
+from gan_cli.config import TrainConfig, metrics_kind
 from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream
 from gan_cli.errors import CheckpointError, GanError, Interrupted
-from gan_cli.gan import GAN, STATS, build_gan
+from gan_cli.gan import GAN, build_gan
 from gan_cli.metrics.evaluate import Evaluator, better
 from gan_cli.metrics.protocol import DEFAULT_BEST
 from gan_cli.provenance import provenance
@@ -36,7 +36,7 @@ from gan_cli.signals import StopRequest
 
 log = logging.getLogger(__name__)
 
-SCALARS = (*STATS, "Loss/G")  # summed on the device between log intervals
+TRACKED = ("Loss/D", "Loss/G", "D/real", "D/fake")  # linked to the HParams tab
 POINTS_SHOWN = 2000  # fixed-noise samples in each scatter plot of 2-D data
 
 
@@ -59,7 +59,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     # ---- data, networks, objective, optimisers
     source = load_dataset(cfg.dataset)
     batches = BatchStream(source, spec.batch_size, spec.seed, rt.device, rt.channels_last)
-    gan = build_gan(cfg, spec.optim, source.shape, rt, spec.ema_decay)
+    gan = build_gan(cfg, spec, source.shape, rt)
     evaluator = make_evaluator(spec, config["dataset"], source, rt.device)  # None: eval off
     best = {"metric": best_metric(spec), "value": None, "step": None}
     noise = torch.Generator().manual_seed(spec.seed)
@@ -72,9 +72,10 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     last_ckpt = checkpoint_of(spec.resume, run_dir)
     if last_ckpt:
         state = checkpoint.load(last_ckpt)  # on the CPU: RNG states must stay there
+        checkpoint.require_resumable(state, last_ckpt)
         check_compatible(state, config, source.shape, last_ckpt)
         try:
-            gan.load_state_dict(state)
+            gan.load_state_dict(state, int(state["step"]))
         except (RuntimeError, KeyError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0][:160]
             raise CheckpointError(f"{last_ckpt} does not fit this model ({first})") from None
@@ -95,7 +96,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start)
     writer.provenance(start, provenance(rt.device))
     choices = {k: v for k, v in hydra.runtime.choices.items() if v and not k.startswith("hydra")}
-    tracked = [*SCALARS, *([f"Metrics/{best['metric']}"] if evaluator else [])]
+    tracked = [*TRACKED, *([f"Metrics/{best['metric']}"] if evaluator else [])]
     writer.hparams({**flatten(config), **choices}, metrics=tracked)  # model=dcgan, ...
     millions = [sum(p.numel() for p in net.parameters()) / 1e6 for net in (gan.G, gan.D)]
     log.info(
@@ -115,12 +116,11 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
             "config": config,
             "overrides": overrides,  # what `gan train resume=` replays
             "best": best,
+            "metrics_kind": metrics_kind(spec.dataset),  # how `gan eval` measures it
             "provenance": provenance(rt.device),
         }
 
     # ---- the loop: optim.d_steps updates of D, then one of G
-    d_steps = spec.optim.d_steps
-    sums = torch.zeros(len(SCALARS), device=rt.device)
     since, t_last = 0, time.perf_counter()
     bar = tqdm(
         total=spec.steps,
@@ -132,19 +132,16 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     with logging_redirect_tqdm(), StopRequest() as stop:
         for step in range(start + 1, spec.steps + 1):
             gan.G.train()
-            d_sum, g_loss = gan.step(batches, d_steps)
-            sums[:-1] += d_sum / d_steps
-            sums[-1] += g_loss
+            gan.step(batches)
             since += 1
             bar.update()
             last = step == spec.steps
 
             # ---- at the intervals (the only places values leave the device)
             if step % spec.log_every == 0 or last:
-                values = dict(zip(SCALARS, (sums / since).tolist(), strict=True))
+                values = gan.stats.flush()  # whatever the step, loss and stabilisers reported
                 now = time.perf_counter()
                 values["speed/img_per_s"] = since * spec.batch_size / (now - t_last)
-                sums.zero_()
                 since, t_last = 0, now
                 require_finite(step, values, last_ckpt)
                 writer.scalars(step, values)
@@ -187,14 +184,14 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
 
 
 def best_metric(spec: TrainConfig) -> str:
-    kind = str(getattr(spec.dataset.metrics, "value", spec.dataset.metrics))
+    kind = metrics_kind(spec.dataset)
     return DEFAULT_BEST[kind] if spec.eval.best == "auto" else spec.eval.best
 
 
 def make_evaluator(spec: TrainConfig, dataset: dict, source, device) -> Evaluator | None:
     if not spec.eval.every:
         return None
-    kind = str(getattr(spec.dataset.metrics, "value", spec.dataset.metrics))
+    kind = metrics_kind(spec.dataset)
     with torch.random.fork_rng(devices=[]):  # building its networks must not move the seed
         return Evaluator(
             kind, source, spec.eval.samples, spec.seed, dataset, device,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from gan_cli.cli import config_dir  # also registers the schemas
 from gan_cli.config import TrainConfig, validate
@@ -37,8 +37,14 @@ def compose_train(*overrides: str) -> DictConfig:
 
 
 def spec_of(*overrides: str) -> tuple[DictConfig, TrainConfig]:
-    cfg = compose_train(*overrides)
-    return cfg, validate(cfg)
+    """The composed config and its validated form, with the group choices the CLI passes."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg, validate(cfg, choices)
 
 
 def gan_env(**extra: str) -> dict[str, str]:

@@ -57,19 +57,47 @@ def test_every_device_composes(device):
     assert spec.device.type.value == device and spec.device.precision.value == "bf16"
 
 
-def test_wasserstein_selects_the_papers_optimiser_which_stays_overridable():
-    _, spec = spec_of("loss=wasserstein")
+def test_wasserstein_selects_the_papers_optimiser_and_clipping_which_stay_overridable():
+    cfg, spec = spec_of("loss=wasserstein")
     assert (spec.optim.name.value, spec.optim.lr, spec.optim.d_steps) == ("rmsprop", 5e-5, 5)
-    assert spec.loss.lipschitz.value == "clip" and spec.loss.clip_value == 0.01
+    assert list(spec.stabilizers) == ["weight_clip"]
+    assert spec.stabilizers["weight_clip"].clip == 0.01
+    assert cfg.stabilizers.weight_clip._target_.endswith("WeightClip")
     _, spec = spec_of("loss=wasserstein", "optim.lr=1e-4", "optim.d_steps=3")
     assert (spec.optim.lr_g, spec.optim.lr_d, spec.optim.d_steps) == (1e-4, 1e-4, 3)
+    _, spec = spec_of("loss=wasserstein", "optim=dcgan", "stabilizers=[spectral_norm,ema]")
+    assert (spec.optim.name.value, spec.optim.d_steps) == ("adam", 1)
+    assert list(spec.stabilizers) == ["spectral_norm", "ema"]
 
 
-def test_wasserstein_gp_preset():
-    _, spec = spec_of("loss=wasserstein_gp")
-    assert spec.loss.lipschitz.value == "gp" and spec.loss.gp_weight == 10.0
+def test_a_wasserstein_critic_without_a_lipschitz_constraint_is_refused():
+    with pytest.raises(ConfigError, match="^loss=wasserstein needs a Lipschitz constraint"):
+        spec_of("loss=wasserstein", "stabilizers=[ema]")
+
+
+def test_wgan_gp_preset():
+    _, spec = spec_of("experiment=wgan_gp")
+    assert spec.loss._target_.endswith("Wasserstein") and list(spec.stabilizers) == [
+        "gradient_penalty"]  # fmt: skip
+    assert spec.stabilizers["gradient_penalty"].weight == 10.0
     assert (spec.optim.name.value, spec.optim.lr, spec.optim.betas) == ("adam", 1e-4, [0.0, 0.9])
     assert spec.optim.d_steps == 5 and spec.model.d_norm.value == "layer"
+
+
+@pytest.mark.parametrize("preset", choices("experiment"))
+def test_every_experiment_preset_composes_and_validates(preset):
+    cfg, spec = spec_of(f"experiment={preset}")
+    assert spec.steps >= 1 and cfg.loss._target_.startswith("gan_cli.losses.")
+
+
+@pytest.mark.parametrize("stabilizer", choices("stabilizers"))
+def test_every_stabilizer_composes_with_its_schema(stabilizer):
+    data = "grid25" if stabilizer == "diffaugment" else "digits"
+    cfg = compose_train(f"stabilizers=[{stabilizer}]", "model.d_norm=layer")
+    assert cfg.stabilizers[stabilizer]._target_.startswith("gan_cli.stabilizers.")
+    _, spec = spec_of(f"stabilizers=[{stabilizer}]", "model.d_norm=layer")
+    assert type(spec.stabilizers[stabilizer]).__name__.endswith("Config")
+    assert data  # 2-D data is refused for image-only stabilisers: test_stabilizers.py
 
 
 def test_separate_learning_rates():
@@ -99,13 +127,15 @@ def test_experiment_preset_overrides_groups():
         ("dataset=grid25", "model=dcgan"),
         ("eval.best=FID", "eval.best"),
         ("eval.samples=0", "eval.samples"),
-        ("ema_decay=1.0", "ema_decay"),
+        ("stabilizers=[ema] stabilizers.ema.half_life=0", "stabilizers.ema.half_life"),
+        ("stabilizers=[r1] model.d_norm=none stabilizers.r1.gamma=-1", "stabilizers.r1.gamma"),
+        ("stabilizers=[packing] stabilizers.packing.m=1", "stabilizers.packing.m"),
     ],
 )
 def test_out_of_range_values_fail_validation_naming_the_key(override, key):
-    cfg = compose_train(override)  # types are fine: composition succeeds ...
+    cfg = compose_train(*override.split())  # types are fine: composition succeeds ...
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        spec_of(override)  # ... and validation names the key
+        spec_of(*override.split())  # ... and validation names the key
     assert cfg is not None
 
 
@@ -117,6 +147,8 @@ def test_out_of_range_values_fail_validation_naming_the_key(override, key):
         ("device.precision=fp8", "device.precision"),
         ("optim.name=sgd", "optim.name"),
         ("model.d_norm=spectral", "model.d_norm"),
+        ("stabilizers=[diffaugment] stabilizers.diffaugment.policy=[blur]", "policy"),
+        ("optim=wgan optim.name=sgd", "optim.name"),
         ("loss=wasserstein", None),  # sanity: a valid choice composes
     ],
 )
@@ -125,7 +157,7 @@ def test_wrong_types_fail_at_composition_naming_the_key(override, key):
         compose_train(override)
         return
     with pytest.raises(ConfigCompositionException) as info:
-        compose_train(override)
+        compose_train(*override.split())
     assert isinstance(info.value.__cause__, ValidationError)
     assert key in str(info.value.__cause__)
 
@@ -155,12 +187,13 @@ def test_eval_samples_default_to_the_published_protocol_of_the_data():
         2500, 26000, 10000, 10000]  # fmt: skip
 
 
-def test_gradient_penalty_on_a_batch_norm_critic_is_refused():
+@pytest.mark.parametrize("penalty", ["gradient_penalty", "r1", "r2"])
+def test_a_gradient_penalty_on_a_batch_norm_critic_is_refused(penalty):
     with pytest.raises(ConfigError) as info:
-        spec_of("loss=wasserstein", "loss.lipschitz=gp")
+        spec_of("loss=hinge", f"stabilizers=[{penalty}]")
     message = str(info.value)
-    assert message.startswith("model.d_norm=batch: loss.lipschitz=gp")
+    assert message.startswith(f"model.d_norm=batch: stabilizers=[{penalty}]")
     assert "model.d_norm=layer" in message and "experiment=wgan_gp" in message
     for norm in ("layer", "none"):
-        _, spec = spec_of("loss=wasserstein", "loss.lipschitz=gp", f"model.d_norm={norm}")
+        _, spec = spec_of("loss=hinge", f"stabilizers=[{penalty}]", f"model.d_norm={norm}")
         assert spec.model.d_norm.value == norm

@@ -9,9 +9,17 @@ import torch
 from torch import nn
 
 from gan_cli.losses.hinge import Hinge
+from gan_cli.losses.least_squares import LeastSquares
 from gan_cli.losses.minimax import Minimax
 from gan_cli.losses.non_saturating import NonSaturating
-from gan_cli.losses.wasserstein import Wasserstein, gradient_penalty
+from gan_cli.losses.relativistic import (
+    RelativisticAverage,
+    RelativisticAverageHinge,
+    RelativisticPairing,
+)
+from gan_cli.losses.wasserstein import Wasserstein
+from gan_cli.stabilizers.gradient_penalty import GradientPenalty, gradient_penalty
+from gan_cli.stabilizers.weight_clip import WeightClip
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
@@ -28,23 +36,54 @@ def mean(*xs: float) -> float:
 # D's objective for minimax and non-saturating: -log sigmoid(r) - log(1 - sigmoid(f))
 BCE_D = mean(softplus(-2.0), softplus(1.0)) + mean(softplus(0.5), softplus(-3.0))
 
+# Relativistic: mean real score 0.5, mean fake score -1.25. Each real score minus the fake mean:
+# 3.25, 0.25; each fake score minus the real mean: 0.0, -3.5; pairwise fake - real: -1.5, -2.0.
 CASES = [
     # loss, expected D loss, expected G loss
     (Minimax(), BCE_D, -mean(softplus(0.5), softplus(-3.0))),  # log(1 - D(G(z)))
     (NonSaturating(), BCE_D, mean(softplus(-0.5), softplus(3.0))),  # -log D(G(z))
     (Wasserstein(), mean(0.5, -3.0) - mean(2.0, -1.0), -mean(0.5, -3.0)),
     (Hinge(), mean(0.0, 2.0) + mean(1.5, 0.0), -mean(0.5, -3.0)),
+    # (D(x) - 1)^2 / 2 + D(G(z))^2 / 2 and (D(G(z)) - 1)^2 / 2
+    (LeastSquares(), (mean(1.0, 4.0) + mean(0.25, 9.0)) / 2, mean(0.25, 16.0) / 2),
+    # D: softplus(-(r - mean f)) + softplus(f - mean r); G: the same with the roles swapped
+    (
+        RelativisticAverage(),
+        mean(softplus(-3.25), softplus(-0.25)) + mean(softplus(0.0), softplus(-3.5)),
+        mean(softplus(-0.0), softplus(3.5)) + mean(softplus(3.25), softplus(0.25)),
+    ),  # fmt: skip
+    # D: relu(1 - (r - mean f)) + relu(1 + (f - mean r)); G: the roles swapped
+    (
+        RelativisticAverageHinge(),
+        mean(0.0, 0.75) + mean(1.0, 0.0),
+        mean(1.0, 4.5) + mean(4.25, 1.25),
+    ),  # fmt: skip
+    # D: softplus(f_i - r_i); G: softplus(r_i - f_i)
+    (
+        RelativisticPairing(),
+        mean(softplus(-1.5), softplus(-2.0)),
+        mean(softplus(1.5), softplus(2.0)),
+    ),  # fmt: skip
 ]
+IDS = ["minimax", "non_saturating", "wasserstein", "hinge", "least_squares", "ragan", "rahinge",
+       "rpgan"]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("loss", "d_expected", "g_expected"),
-    CASES,
-    ids=["minimax", "non_saturating", "wasserstein", "hinge"],
-)
+@pytest.mark.parametrize(("loss", "d_expected", "g_expected"), CASES, ids=IDS)
 def test_values_match_hand_computation(loss, d_expected, g_expected):
     assert loss.d_loss(REAL, FAKE).item() == pytest.approx(d_expected, rel=1e-6)
-    assert loss.g_loss(FAKE).item() == pytest.approx(g_expected, rel=1e-6)
+    real = REAL if loss.uses_real_in_g else None
+    assert loss.g_loss(FAKE, real).item() == pytest.approx(g_expected, rel=1e-6)
+
+
+def test_only_the_relativistic_losses_need_real_scores_in_the_g_step():
+    needs = {name for (loss, *_), name in zip(CASES, IDS, strict=True) if loss.uses_real_in_g}
+    assert needs == {"ragan", "rahinge", "rpgan"}
+
+
+def test_relativistic_g_loss_depends_on_the_real_scores():
+    for loss in (RelativisticAverage(), RelativisticAverageHinge(), RelativisticPairing()):
+        assert loss.g_loss(FAKE, REAL).item() != loss.g_loss(FAKE, REAL + 1.0).item()
 
 
 def test_minimax_values_are_the_log_sigmoid_definitions():
@@ -95,9 +134,14 @@ def test_gradient_penalty_of_a_linear_critic():
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
     assert gradient_penalty(Linear([3.0, 4.0]), real, fake).item() == pytest.approx(16.0)  # (5-1)^2
     assert gradient_penalty(Linear([0.6, 0.8]), real, fake).item() == pytest.approx(0.0, abs=1e-10)
-    wgan_gp = Wasserstein(lipschitz="gp", gp_weight=10.0)
-    assert wgan_gp.d_penalty(Linear([3.0, 4.0]), real, fake).item() == pytest.approx(160.0)
-    assert Wasserstein(lipschitz="clip").d_penalty(Linear([3.0, 4.0]), real, fake) is None
+    assert gradient_penalty(Linear([3.0, 4.0]), real, fake, target=0).item() == pytest.approx(25.0)
+
+    class Seam:  # what the stabiliser calls: the GAN's run_D, here the bare critic
+        run_D_twice_differentiable = Linear([3.0, 4.0])
+        samples_per_score = 1
+
+    penalty = GradientPenalty(weight=10.0).d_penalty(Seam(), real, fake)
+    assert penalty.item() == pytest.approx(160.0)
 
 
 class HalfSquaredNorm(nn.Module):
@@ -133,7 +177,8 @@ def test_gradient_penalty_reaches_the_critic_weights():
 
 def test_weight_clipping_keeps_the_critic_in_the_box():
     critic = Linear([3.0, -0.004])
-    Wasserstein(lipschitz="clip", clip_value=0.01).after_d_step(critic)
+    WeightClip(clip=0.01).after_d_step(critic)
     assert critic.w.tolist() == pytest.approx([0.01, -0.004])
-    Wasserstein(lipschitz="gp").after_d_step(critic)  # no clipping with a gradient penalty
-    assert critic.w.tolist() == pytest.approx([0.01, -0.004])
+    critic.w.data = torch.tensor([-5.0, 0.5])
+    WeightClip(clip=0.1).after_d_step(critic)
+    assert critic.w.tolist() == pytest.approx([-0.1, 0.1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from conftest import spec_of, tiny
@@ -20,7 +22,7 @@ SUPPORTED = [
     (["model=dcgan", "dataset=fake", "dataset.resolution=16", "dataset.channels=1"], (1, 16, 16)),
     (["model=dcgan", "dataset=cifar10"], (3, 32, 32)),
     (["model=dcgan", "dataset=fake", "dataset.resolution=64"], (3, 64, 64)),
-    (["model=dcgan", "loss=wasserstein_gp", "dataset=fake", "dataset.resolution=32"], (3, 32, 32)),
+    (["model=dcgan", "experiment=wgan_gp", "dataset=fake", "dataset.resolution=32"], (3, 32, 32)),
     (["model=mlp", "dataset=grid25"], (2,)),
     (["model=mlp", "dataset=ring8", "loss=wasserstein"], (2,)),
     (["model=mlp", "dataset=digits"], (1, 32, 32)),
@@ -37,7 +39,7 @@ def random_source(shape: tuple[int, ...], n: int = 64) -> TensorSource:
 def test_builds_and_trains_one_step(overrides, shape):
     torch.manual_seed(0)
     cfg, spec = spec_of(*tiny(*overrides))
-    gan = build_gan(cfg, spec.optim, shape, CPU)
+    gan = build_gan(cfg, spec, shape, CPU)
     z = gan.noise(5)
     assert gan.G(z).shape == (5, *shape)
     assert gan.D(gan.G(z)).shape == (5,)
@@ -50,15 +52,17 @@ def test_builds_and_trains_one_step(overrides, shape):
     fake = gan.G(gan.noise(len(real))).detach()  # the batch d_step will draw (same noise)
     before = d_objective(gan, real, fake)
     torch.set_rng_state(rng)
-    drawn, _ = gan.d_step(real, keep_graph=False)
+    drawn = gan.d_step(real, keep_graph=False)
     assert torch.equal(drawn, fake)
     assert d_objective(gan, real, fake) < before
 
     # a whole step (D steps, then G) changes both networks and reports finite values
     g_before = [p.detach().clone() for p in gan.G.parameters()]
     d_before = [p.detach().clone() for p in gan.D.parameters()]
-    d_sum, g_loss = gan.step(batches, spec.optim.d_steps)
-    assert torch.isfinite(d_sum).all() and torch.isfinite(g_loss)
+    gan.step(batches)
+    reported = gan.stats.flush()
+    assert {"Loss/D", "Loss/G", "D/real", "D/fake"} <= set(reported)
+    assert all(math.isfinite(v) for v in reported.values()), reported
     assert any(not torch.equal(a, b) for a, b in zip(g_before, gan.G.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(d_before, gan.D.parameters(), strict=True))
 
@@ -86,9 +90,43 @@ def test_dcgan_refuses_resolutions_it_cannot_build():
 
 def test_g_step_leaves_d_untouched_and_without_grads():
     cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25"))
-    gan = build_gan(cfg, spec.optim, (2,), CPU)
+    gan = build_gan(cfg, spec, (2,), CPU)
     d_before = [p.detach().clone() for p in gan.D.parameters()]
-    gan.g_step(gan.G(gan.noise(8)))
+    gan.g_step(gan.G(gan.noise(8)), real=None)
     assert all(p.grad is None for p in gan.D.parameters())
     assert all(torch.equal(a, b) for a, b in zip(d_before, gan.D.parameters(), strict=True))
     assert all(p.requires_grad for p in gan.D.parameters())
+
+
+def test_each_critic_step_gets_a_new_real_batch_and_new_noise():
+    """optim.d_steps=3: three D updates on three consecutive batches of the data order, each
+    against its own generated batch; the G update reuses the last of them."""
+    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25", "optim.d_steps=3"))
+    gan = build_gan(cfg, spec, (2,), CPU)
+    data = torch.arange(256, dtype=torch.float32).unsqueeze(1).repeat(1, 2)  # row i = (i, i)
+    order = BatchStream(TensorSource(data, "rows"), spec.batch_size, seed=0, device=CPU.device)
+    expected = [next(order) for _ in range(3)]
+    batches = BatchStream(TensorSource(data, "rows"), spec.batch_size, seed=0, device=CPU.device)
+    reals, fakes, noises = [], [], []
+    d_step, g_step, noise = gan.d_step, gan.g_step, gan.noise
+
+    def spy_d(real, keep_graph):
+        reals.append(real)
+        fakes.append(d_step(real, keep_graph))
+        return fakes[-1]
+
+    def spy_noise(n):
+        noises.append(noise(n))
+        return noises[-1]
+
+    def spy_g(fake, real):
+        assert fake is fakes[-1] and real is reals[-1] and fake.requires_grad
+        return g_step(fake, real)
+
+    gan.d_step, gan.g_step, gan.noise = spy_d, spy_g, spy_noise
+    gan.step(batches)
+    assert [r.tolist() for r in reals] == [e.tolist() for e in expected]
+    assert len({tuple(r[:, 0].tolist()) for r in reals}) == 3  # three different batches
+    assert len(noises) == 3 and not torch.equal(noises[0], noises[1])
+    assert not torch.equal(noises[1], noises[2])
+    assert [f.requires_grad for f in fakes] == [False, False, True]  # only the last keeps G's graph

@@ -42,25 +42,30 @@ def weights_equal(a: dict, b: dict) -> bool:
     )
 
 
+def straight_and_killed(workdir: Path, args: list[str], n: int) -> tuple[Path, Path]:
+    """Run `gan train ARGS` to the end in a/, and in b/ SIGKILL it once its checkpoint of step
+    `n` exists, then rerun it there (same dir: it resumes). Returns the two run dirs."""
+    straight = run_gan("train", *args, f"hydra.run.dir={workdir / 'a'}", cwd=workdir)
+    assert straight.returncode == 0, straight.stderr
+    killed = workdir / "b"
+    proc = start_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir)
+    wait_for(killed / "checkpoints" / f"step_{n:07d}.pt", proc)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    # killed at most a few steps after step n: its newest complete checkpoint is step n
+    assert checkpoint.load(latest(killed / "checkpoints"))["step"] == n
+    resumed = run_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {killed}/checkpoints/step_{n:07d}.pt at step {n}" in resumed.stdout
+    return workdir / "a", killed
+
+
 def test_sigkill_then_resume_is_bit_exact_and_tensorboard_has_each_step_once(workdir):
     N = 20  # checkpoint at N, run to 2N; full-size DCGAN on digits, batch norm included
     # evaluation between steps must not disturb the training's random streams
     args = ["steps=40", f"ckpt_every={N}", "log_every=10", "sample_every=20", "eval.every=10",
             "eval.samples=200"]  # fmt: skip
-    straight = run_gan("train", *args, f"hydra.run.dir={workdir / 'a'}", cwd=workdir)
-    assert straight.returncode == 0, straight.stderr
-
-    killed = workdir / "b"
-    proc = start_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir)
-    wait_for(killed / "checkpoints" / f"step_{N:07d}.pt", proc)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-    # killed at most a few steps after step N: its newest complete checkpoint is step N
-    assert checkpoint.load(latest(killed / "checkpoints"))["step"] == N
-
-    resumed = run_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir)  # same dir
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resumed from {killed}/checkpoints/step_{N:07d}.pt at step {N}" in resumed.stdout
+    _, killed = straight_and_killed(workdir, args, N)
 
     a = checkpoint.load(workdir / "a" / "checkpoints" / "last.pt")
     b = checkpoint.load(killed / "checkpoints" / "last.pt")
@@ -77,6 +82,27 @@ def test_sigkill_then_resume_is_bit_exact_and_tensorboard_has_each_step_once(wor
     assert [r["step"] for r in rows if "Loss/D" in r] == [10, 20, 30, 40]
     assert [r["step"] for r in rows if "Metrics/fid" in r] == [10, 20, 30, 40]
     assert b["best"] == a["best"] and b["best"]["step"] in (10, 20, 30, 40)
+
+
+def test_a_run_with_several_stabilizers_resumes_bit_exact_after_sigkill(workdir):
+    """Spectral norm, adaptive DiffAugment, EMA and lazy R1 at once, in fp16 with its grad
+    scalers: every weight, average, scaler and stabiliser state as in an uninterrupted run."""
+    N = 12
+    args = tiny("stabilizers=[spectral_norm,diffaugment,ema,r1]", "model.d_norm=none",
+                "stabilizers.r1.every=2", "stabilizers.diffaugment.adaptive=true",
+                "stabilizers.diffaugment.interval=3", "stabilizers.diffaugment.adjust_images=500",
+                "stabilizers.ema.half_life=100", "device.precision=fp16", "optim.d_steps=2",
+                f"steps={2 * N}", f"ckpt_every={N}", "log_every=4", "eval.every=0")  # fmt: skip
+    _, killed = straight_and_killed(workdir, args, N)
+    a = checkpoint.load(workdir / "a" / "checkpoints" / "last.pt")
+    b = checkpoint.load(killed / "checkpoints" / "last.pt")
+    assert weights_equal(a, b) and a["step"] == b["step"] == 2 * N
+    assert all(torch.equal(a["G_ema"][k], b["G_ema"][k]) for k in a["G_ema"])
+    assert a["scaler_g"] == b["scaler_g"] and a["scaler_d"] == b["scaler_d"]
+    assert a["scaler_d"]["scale"] > 0 and a["stabilizers"]["ema"]["updates"] == 2 * N
+    aug_a, aug_b = a["stabilizers"]["diffaugment"], b["stabilizers"]["diffaugment"]
+    assert torch.equal(aug_a["p"], aug_b["p"]) and aug_a["p"] > 0  # ADA moved p, identically
+    assert torch.equal(aug_a["sign_sum"], aug_b["sign_sum"]) and aug_a["seen"] == aug_b["seen"]
 
 
 def test_sigkill_at_random_moments_leaves_a_loadable_last_checkpoint(workdir):
@@ -336,7 +362,11 @@ def test_checkpoint_problems_are_one_line_and_lose_nothing(workdir, finished_run
     ("overrides", "expected"),
     [
         (["model=foo"], "error: model=foo: no such choice; choose from dcgan, mlp"),
-        (["loss=hing"], "choose from hinge, minimax, non_saturating, wasserstein, wasserstein_gp"),
+        (
+            ["loss=hing"],
+            "choose from hinge, least_squares, minimax, non_saturating, ragan, "
+            "rahinge, rpgan, wasserstein",
+        ),  # fmt: skip
         (["optim.lr=abc"], "error: optim.lr=abc: Value 'abc' of type 'str' could not be"),
         (["batch_size=0"], "error: batch_size=0: must be >= 1"),
         (["optim.lr=-1"], "error: optim.lr=-1.0: must be > 0 and finite"),

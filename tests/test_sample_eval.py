@@ -28,9 +28,10 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("runs")
     env = {"GAN_CLI_CACHE": str(work / "cache")}
     sweep = work / "sweep"
-    out = run_gan("train", "--multirun", "seed=0,1", *tiny("steps=4", "eval.every=2",
-                  "eval.samples=200", "ema_decay=0.9"), f"hydra.sweep.dir={sweep}", cwd=work,
-                  env=env)  # fmt: skip
+    args = tiny("steps=4", "eval.every=2", "eval.samples=200", "stabilizers=[ema]",
+                "stabilizers.ema.half_life=200")  # fmt: skip
+    out = run_gan("train", "--multirun", "seed=0,1", *args, f"hydra.sweep.dir={sweep}",
+                  cwd=work, env=env)  # fmt: skip
     assert out.returncode == 0, out.stderr
     points = work / "points"
     out = run_gan("train", *tiny("model=mlp", "dataset=grid25", "steps=3"),
@@ -51,7 +52,7 @@ def test_training_evaluates_logs_metrics_and_keeps_the_best(runs):
     assert [e.step for e in read_events(run).Scalars("Metrics/fid")] == [2, 4]
     best = checkpoint.load(run / "checkpoints" / "best.pt")
     assert best["best"]["value"] == min(r["Metrics/fid"] for r in evals)
-    assert "G_ema" in best  # ema_decay > 0: the EMA generator is saved and evaluated
+    assert "G_ema" in best  # with EMA, the averaged generator is saved and evaluated
     # the reference statistics were computed once and cached
     assert len(list((runs["cache"] / "reference").glob("*.pt"))) == 1
 

@@ -3,7 +3,8 @@ source from `source.py`; the trainer draws mini-batches from it through a `Batch
 
 from gan_cli.registry import build
 
-# Keys of a dataset config that say how it is evaluated, not how it is loaded.
+# Keys that checkpoints of format gan-cli/1 stored in their dataset config (how it was
+# evaluated, not how it is loaded); ignored when loading one.
 EVAL_KEYS = ("metrics", "eval_every")
 
 

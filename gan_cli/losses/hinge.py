@@ -16,5 +16,5 @@ class Hinge(GANLoss):
     def d_loss(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
         return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
 
-    def g_loss(self, fake_scores: Tensor) -> Tensor:
+    def g_loss(self, fake_scores: Tensor, real_scores: Tensor | None = None) -> Tensor:
         return -fake_scores.mean()

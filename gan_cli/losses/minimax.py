@@ -6,6 +6,8 @@ softplus(-real) + softplus(fake). G minimises log(1 - D(G(z))) = -softplus(fake)
 learns poorly early on. It is here as the reference point of that paper.
 """
 
+from __future__ import annotations
+
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -18,5 +20,5 @@ class Minimax(GANLoss):
     def d_loss(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
         return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
 
-    def g_loss(self, fake_scores: Tensor) -> Tensor:
+    def g_loss(self, fake_scores: Tensor, real_scores: Tensor | None = None) -> Tensor:
         return -F.softplus(fake_scores).mean()

@@ -4,6 +4,8 @@ D as in minimax; G minimises -log D(G(z)) = softplus(-fake), whose gradient -sig
 tends to -1, not 0, when D rejects the samples: strong gradients early in training.
 """
 
+from __future__ import annotations
+
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -13,5 +15,5 @@ from gan_cli.registry import register
 
 @register("loss")
 class NonSaturating(Minimax):
-    def g_loss(self, fake_scores: Tensor) -> Tensor:
+    def g_loss(self, fake_scores: Tensor, real_scores: Tensor | None = None) -> Tensor:
         return F.softplus(-fake_scores).mean()

@@ -26,6 +26,7 @@ METRICS = {  # what each kind reports (evaluate.py)
     "stacked": ("modes", "mode_kl"),
     "modes": ("modes", "high_quality", "reverse_kl"),
 }
+CHEAP_KINDS = ("digits", "stacked", "modes")  # evaluated during training by default
 DEFAULT_BEST = {"digits": "fid", "inception": "fid", "stacked": "modes", "modes": "modes"}
 LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "class_kl"}
 

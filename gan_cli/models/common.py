@@ -11,7 +11,6 @@ def d_norm_layer(kind: str, channels: int, conv: bool) -> nn.Module:
     Layer norm for feature maps is GroupNorm with one group: it normalises each sample over
     (C, H, W), so it keeps the per-sample gradient penalty of WGAN-GP meaningful.
     """
-    kind = str(getattr(kind, "value", kind))
     if kind == "batch":
         return nn.BatchNorm2d(channels) if conv else nn.BatchNorm1d(channels)
     if kind == "layer":

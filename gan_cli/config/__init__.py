@@ -1,0 +1,79 @@
+"""Dataclass schemas for every config group, registered in Hydra's ConfigStore.
+
+Two layers of checking, both before any training:
+- types and choices (the Enums) are checked by OmegaConf while Hydra composes, so
+  `optim.lr=abc` or `device.precision=fp8` fails at composition with the key named;
+- ranges and cross-group rules are checked by `validate()`, which turns the composed config
+  into these dataclasses and runs their `check()` methods.
+
+Each YAML file in `conf/<group>/` names its schema in its defaults list
+(`- /schema/<group>/<name>@_here_`). One module per group: model.py, loss.py, dataset.py,
+stabilizer.py, run.py (device, optimiser, evaluation, the roots). This package must stay free
+of torch imports: it is loaded for `gan train --cfg job` and `--help`, which should take well
+under two seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from gan_cli.config import dataset, loss, model, stabilizer  # noqa: F401 - they register
+from gan_cli.config.base import SCHEMAS, Checked, choice, schema
+from gan_cli.config.dataset import metrics_kind
+from gan_cli.config.model import Norm
+from gan_cli.config.run import (
+    DeviceConfig,
+    EvalCommandConfig,
+    EvalConfig,
+    OptimConfig,
+    SampleConfig,
+    TrainConfig,
+)
+from gan_cli.errors import ConfigError
+from gan_cli.metrics.protocol import DEFAULT_BEST, METRICS
+
+__all__ = ["SCHEMAS", "Checked", "ConfigError", "DEFAULT_BEST", "DeviceConfig",
+           "EvalCommandConfig", "EvalConfig", "METRICS", "Norm", "OptimConfig", "SampleConfig",
+           "TrainConfig", "choice", "metrics_kind", "register", "schema", "validate"]  # fmt: skip
+
+
+def register() -> None:
+    """Put the schemas where the YAML files' defaults lists look for them."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="sample_schema", node=SampleConfig)
+    cs.store(name="eval_schema", node=EvalCommandConfig)
+    for group, schemas in SCHEMAS.items():
+        for name, node in schemas.items():
+            cs.store(group=f"schema/{group}", name=name, node=node)
+
+
+def validate(cfg: DictConfig, choices: dict[str, str] | None = None) -> TrainConfig:
+    """Turn the composed config into schema objects and run every range check.
+
+    Raises ConfigError naming the key. `choices` (Hydra's group choices) only improves messages.
+    """
+    try:
+        root: TrainConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    except Exception as exc:  # an unresolved interpolation or a MISSING value
+        raise ConfigError(_first_line(exc)) from exc
+    root._choices = choices or {}  # type: ignore[attr-defined]
+    nodes: list[tuple[str, Any]] = [(f.name, getattr(root, f.name)) for f in fields(root)]
+    stabilizers = getattr(root, "stabilizers", {})  # `gan train` only
+    nodes += [(f"stabilizers.{name}", node) for name, node in stabilizers.items()]
+    for key, node in nodes:
+        if isinstance(node, Checked):
+            node._key = key
+            node.check(root)
+    root.check(root)
+    return root
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    key = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), "")
+    return f"{key}: {lines[0]}" if key else lines[0]

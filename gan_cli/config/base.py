@@ -1,0 +1,48 @@
+"""What every schema shares: range checks that name the key, and the table of schemas that
+YAML files select by name (`- /schema/<group>/<name>@_here_` in their defaults lists)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gan_cli.errors import ConfigError
+
+# group -> schema name -> dataclass; filled by @schema, stored in Hydra's ConfigStore by
+# config.register(). Plugins add theirs the same way.
+SCHEMAS: dict[str, dict[str, type]] = {}
+
+
+def schema(group: str, name: str):
+    """Class decorator: the schema YAML files of `group` select as `/schema/<group>/<name>`."""
+
+    def add(cls: type) -> type:
+        SCHEMAS.setdefault(group, {})[name] = cls
+        return cls
+
+    return add
+
+
+class Checked:
+    """Mixin: `require(name, ok, must)` raises ConfigError naming the field."""
+
+    _key: str = ""  # dotted path of this node in the composed config, set by validate()
+
+    def require(self, name: str, ok: bool, must: str) -> None:
+        if not ok:
+            key = f"{self._key}.{name}" if self._key else name
+            raise ConfigError(f"{key}={getattr(self, name)!r}: must be {must}")
+
+    def check(self, root: Any) -> None:  # noqa: B027 - optional hook
+        """Range and cross-group checks; `root` is the whole (validated) config."""
+
+    def require_positive(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            self.require(name, value > 0 and math.isfinite(value), "> 0 and finite")
+
+
+def choice(root: Any, group: str) -> str:
+    """The group's choice as the user typed it (e.g. 'ring8'), or the group name if unknown."""
+    choices = getattr(root, "_choices", {}) or {}
+    return choices.get(group, group)

@@ -1,0 +1,105 @@
+"""Schemas of conf/dataset/. Each says how its samples are measured (METRICS, a class
+attribute, not a config key: it is what the data is, not a setting)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from omegaconf import MISSING
+
+from gan_cli.config.base import Checked, schema
+
+
+@dataclass
+class DatasetConfig(Checked):
+    _target_: str = MISSING  # a registered loader returning a data source
+
+    # metrics/protocol.py: digits | inception | stacked | modes
+    METRICS: ClassVar[str] = "inception"
+
+
+@schema("dataset", "image")
+@dataclass
+class ImageDatasetConfig(DatasetConfig):
+    resolution: int = 32  # images are resized to resolution x resolution
+    channels: int = 1
+
+    def check(self, root: Any) -> None:
+        self.require("resolution", self.resolution >= 4, ">= 4")
+        self.require("channels", self.channels in (1, 3), "1 (grayscale) or 3 (RGB)")
+
+
+@schema("dataset", "digits")
+@dataclass
+class DigitsConfig(ImageDatasetConfig):
+    METRICS: ClassVar[str] = "digits"  # the shipped digits classifier: cheap, offline
+
+
+@schema("dataset", "download")
+@dataclass
+class DownloadDatasetConfig(ImageDatasetConfig):
+    root: str = "data"  # where torchvision looks for (and downloads) the files
+    download: bool = True  # try to download when the files are missing
+
+
+@schema("dataset", "folder")
+@dataclass
+class FolderDatasetConfig(ImageDatasetConfig):
+    path: str = MISSING  # a folder of images, searched recursively (e.g. CelebA's img_align_celeba)
+    channels: int = 3
+    workers: int = 2  # DataLoader worker processes decoding images
+
+    def check(self, root: Any) -> None:
+        super().check(root)
+        self.require("workers", self.workers >= 0, ">= 0")
+
+
+@schema("dataset", "fake")
+@dataclass
+class FakeDatasetConfig(ImageDatasetConfig):
+    size: int = 1024  # number of random images held in memory
+
+    def check(self, root: Any) -> None:
+        super().check(root)
+        self.require_positive("size")
+
+
+@schema("dataset", "stacked")
+@dataclass
+class StackedDigitsConfig(ImageDatasetConfig):
+    channels: int = 3
+    size: int = 50_000  # stacked images (index triples; the digits themselves are shared)
+    seed: int = 0
+
+    METRICS: ClassVar[str] = "stacked"
+
+    def check(self, root: Any) -> None:
+        super().check(root)
+        self.require_positive("size")
+        self.require("channels", self.channels == 3, "3 (one digit per channel)")
+
+
+@schema("dataset", "mixture")
+@dataclass
+class MixtureDatasetConfig(DatasetConfig):
+    size: int = 100_000  # points drawn once (with `seed`) and held in memory
+    seed: int = 0
+
+    METRICS: ClassVar[str] = "modes"
+
+    def check(self, root: Any) -> None:
+        self.require_positive("size")
+
+
+def metrics_kind(dataset: Any) -> str:
+    """How samples of this data set are measured (a data set without a schema: Inception)."""
+    return getattr(dataset, "METRICS", DatasetConfig.METRICS)
+
+
+def is_image(dataset: Any) -> bool | None:
+    """Images (True), points (False), or a plugin's data set without a schema (None: unknown
+    until it is loaded)."""
+    if isinstance(dataset, DatasetConfig):
+        return isinstance(dataset, ImageDatasetConfig)
+    return None

@@ -1,0 +1,145 @@
+"""Schemas of the run itself: device (conf/device/), optimiser (conf/optim/), evaluation, the
+root of `gan train`, and the roots of `gan sample` and `gan eval`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from omegaconf import MISSING
+
+from gan_cli.config.base import Checked, schema
+from gan_cli.config.dataset import metrics_kind
+from gan_cli.config.stabilizer import check_lazy_intervals
+from gan_cli.metrics.protocol import CHEAP_KINDS, METRICS, check_samples
+
+
+class DeviceType(str, Enum):
+    auto = "auto"  # CUDA when present, else CPU
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Precision(str, Enum):
+    auto = "auto"  # bf16 where the hardware computes it natively, else fp32 (see runtime.py)
+    fp32 = "fp32"
+    bf16 = "bf16"  # autocast to bfloat16
+    fp16 = "fp16"  # autocast to float16, with a gradient scaler per network
+
+
+@schema("device", "device")
+@dataclass
+class DeviceConfig(Checked):
+    type: DeviceType = DeviceType.auto
+    precision: Precision = Precision.auto
+    channels_last: bool = True  # NHWC memory format for convolutional models (faster on both)
+    compile: bool = False  # torch.compile G and D (slow first steps; pays off on long runs)
+
+
+class OptimName(str, Enum):
+    adam = "adam"
+    rmsprop = "rmsprop"
+
+
+@dataclass
+class OptimConfig(Checked):
+    name: OptimName = OptimName.adam
+    lr: float = 2e-4  # sets both learning rates unless lr_g / lr_d are given
+    lr_g: float = "${.lr}"  # type: ignore[assignment]  # interpolation, resolved to a float
+    lr_d: float = "${.lr}"  # type: ignore[assignment]
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam only
+    d_steps: int = 1  # discriminator (critic) updates per generator update
+
+    def check(self, root: Any) -> None:
+        self.require_positive("lr", "lr_g", "lr_d", "d_steps")
+        ok = len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas)
+        self.require("betas", ok, "two numbers in [0, 1)")
+
+
+@dataclass
+class EvalConfig(Checked):
+    every: int | None = None  # steps between evaluations (and at the end); 0: never; None:
+    # 500 for data measured cheaply (digits, stacked digits, 2-D), never for Inception
+    samples: int | None = None  # generated samples per evaluation; None: the protocol's count
+    reference_samples: int = 10_000  # data samples the reference statistics are computed from
+    best: str = "auto"  # metric that picks checkpoints/best.pt and the task's return value
+    inception_weights: str | None = None  # pt_inception-2015-12-05-6726825d.pth, if not cached
+    download: bool = False  # may the Inception weights be downloaded
+    cache_dir: str = "~/.cache/gan-cli"  # reference statistics, computed once per protocol
+
+    def check(self, root: Any) -> None:
+        kind = metrics_kind(root.dataset)
+        if self.every is None:
+            self.every = 500 if kind in CHEAP_KINDS else 0
+        self.require("every", self.every >= 0, ">= 0")
+        self.require_positive("reference_samples")
+        if self.samples is not None:
+            check_samples(kind, self.samples, "eval.samples")
+        names = METRICS[kind]
+        self.require("best", self.best in ("auto", *names), f"auto or one of {', '.join(names)}")
+
+
+@dataclass
+class TrainConfig(Checked):
+    model: Any = MISSING
+    loss: Any = MISSING
+    dataset: Any = MISSING
+    stabilizers: dict[str, Any] = field(default_factory=dict)  # name -> its config
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    steps: int = 1500  # generator updates; the run ends after this many
+    batch_size: int = 64
+    log_every: int = 50  # steps between scalars (the only host sync of the loop)
+    sample_every: int = 250  # steps between fixed-noise sample grids
+    ckpt_every: int = 500  # steps between checkpoints (the last step always saves)
+    ckpt_keep: int = 3  # periodic checkpoints kept besides last.pt
+    grid_size: int = 64  # samples in each grid, from the same fixed noise all run long
+    resume: str | None = None  # a run dir or checkpoint to continue (see README, "Resuming")
+
+    def check(self, root: Any) -> None:
+        self.require("steps", self.steps >= 1, ">= 1")
+        self.require("batch_size", self.batch_size >= 1, ">= 1")
+        self.require_positive("log_every", "sample_every", "ckpt_every", "grid_size")
+        self.require("ckpt_keep", self.ckpt_keep >= 1, ">= 1")
+        check_lazy_intervals(self.stabilizers)
+
+
+@dataclass
+class SampleConfig(Checked):
+    ckpt: str = MISSING
+    n: int = 64
+    out: str = "samples.png"
+    seed: int = 0
+    ema: bool = True
+    interpolate: list[int] | None = None
+    device: DeviceType = DeviceType.auto
+
+    def check(self, root: Any) -> None:
+        self.require_positive("n")
+        ok = self.interpolate is None or len(self.interpolate) == 2
+        self.require("interpolate", ok, "two seeds, e.g. [3,7]")
+
+
+@dataclass
+class EvalCommandConfig(Checked):
+    ckpt: Any = MISSING  # str or list of str
+    metrics: str = "auto"
+    samples: int | None = None  # None: the protocol's count for the checkpoint's data
+    reference_samples: int = 10_000
+    seed: int = 0
+    ema: bool = True
+    inception_weights: str | None = None
+    download: bool = False
+    cache_dir: str = "~/.cache/gan-cli"
+    out: str = "eval.json"
+    device: DeviceType = DeviceType.auto
+
+    def check(self, root: Any) -> None:
+        self.require_positive("reference_samples")
+        if self.samples is not None:
+            self.require("samples", self.samples >= 1, ">= 1")
+        kinds = ("auto", *METRICS)
+        self.require("metrics", self.metrics in kinds, " or ".join(kinds))
