@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test lint tensorboard bench clean
+.PHONY: install train test lint tensorboard bench gpu-check clean
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ tensorboard: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
+
+# On a machine with CUDA (a few minutes): the CUDA tests, then CUDA rows of `make bench` written
+# into benchmarks/RESULTS.md. Without a GPU the tests skip with a reason and the bench says so.
+gpu-check: install
+	$(BIN)/python -m pytest -q -rs -m cuda tests/
+	$(BIN)/python benchmarks/run.py --gpu-check
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -103,28 +103,39 @@ def machine() -> dict:
     return info
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--compile", action="store_true")
-    a = p.parse_args()
-    repeats = 1 if a.quick else a.repeats
+GPU_START, GPU_END = "<!-- gpu-check: start -->", "<!-- gpu-check: end -->"
+GPU_NONE = "GPU figures are not measured yet: no GPU was available where this file was written."
 
-    # (device, resolution, batch, precision, channels_last, compile)
-    settings = (("fp32", False), ("fp32", True), ("bf16", True))  # (precision, channels-last)
-    cases = [("cpu", 64, 64, prec, cl, False) for prec, cl in settings]
-    if a.compile:
-        cases.append(("cpu", 64, 64, "bf16", True, True))
-    gpu = torch.cuda.is_available()
-    if gpu:
-        cases += [("cuda", r, b, prec, True, c) for r in (32, 64) for b in (64, 256)
-                  for prec in ("fp32", "bf16") for c in (False, True)]  # fmt: skip
 
+def gpu_section(rows: list[dict]) -> str:
+    """The CUDA rows, between markers that `make gpu-check` rewrites."""
+    lines = [GPU_START, "## CUDA (`make gpu-check`)", ""]
+    if rows:
+        m = machine()
+        lines += [f"Measured on {m.get('gpu', '?')} ({m['date']}, torch {m['torch']}); DCGAN "
+                  "64x64, random images, median of the runs listed.", "",
+                  *table_rows(rows)]  # fmt: skip
+    else:
+        lines.append(GPU_NONE)
+    return "\n".join([*lines, GPU_END])
+
+
+def kept_gpu_section() -> str:
+    """The GPU section of the current RESULTS.md (a CPU-only `make bench` keeps it)."""
+    try:
+        text = (HERE / "RESULTS.md").read_text()
+    except OSError:
+        return gpu_section([])
+    if GPU_START in text and GPU_END in text:
+        return text[text.index(GPU_START) : text.index(GPU_END) + len(GPU_END)]
+    return gpu_section([])
+
+
+def measure(cases: list[tuple], repeats: int) -> list[dict]:
     rows = []
     for dev, res, batch, prec, cl, comp in cases:
         ours, bare = [], []
-        for _ in range(repeats):  # interleaved, so drifts in machine speed hit both alike
+        for _ in range(repeats if not comp else max(1, repeats // 2)):  # interleaved
             ours.append(gan_train_speed(res, batch, prec, cl, comp, device=dev))
             bare.append(bare_speed(res, batch, prec, cl, comp, device=dev))
         row = {
@@ -140,6 +151,47 @@ def main() -> None:
             f" img/s, bare {row['bare_loop']:.1f} img/s, ratio {row['ratio']:.3f}",
             flush=True,
         )
+    return rows
+
+
+def gpu_check(repeats: int) -> None:
+    """A few CUDA rows (one compiled) into RESULTS.md's GPU section, in a few minutes."""
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu-check: no CUDA GPU is visible; nothing measured")
+    bf16 = torch.cuda.get_device_capability()[0] >= 8
+    low = "bf16" if bf16 else "fp16"
+    cases = [("cuda", 64, 64, "fp32", True, False), ("cuda", 64, 64, low, True, False),
+             ("cuda", 64, 256, low, True, False), ("cuda", 64, 64, low, True, True)]  # fmt: skip
+    rows = measure(cases, repeats)
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.is_file() else ""
+    section = gpu_section(rows)
+    if GPU_START in text and GPU_END in text:
+        text = text[: text.index(GPU_START)] + section + text[text.index(GPU_END) + len(GPU_END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+    print(section)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--gpu-check", action="store_true", help="only a few CUDA rows (make gpu-check)")
+    a = p.parse_args()
+    repeats = 1 if a.quick else a.repeats
+    if a.gpu_check:
+        gpu_check(min(repeats, 2))
+        return
+
+    # (device, resolution, batch, precision, channels_last, compile)
+    settings = (("fp32", False), ("fp32", True), ("bf16", True))  # (precision, channels-last)
+    cases = [("cpu", 64, 64, prec, cl, False) for prec, cl in settings]
+    if a.compile:
+        cases.append(("cpu", 64, 64, "bf16", True, True))
+    rows = measure(cases, repeats)
 
     # The default `make train` run (digits 32x32, batch 64): settings before issue 5 vs now.
     default = {
@@ -161,12 +213,27 @@ def main() -> None:
         "startup_s": startup,
     }
     (HERE / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result, gpu)
+    table = markdown(result)
     (HERE / "RESULTS.md").write_text(table)
     print(table)
 
 
-def markdown(result: dict, gpu: bool) -> str:
+def table_rows(rows: list[dict]) -> list[str]:
+    out = [
+        "| device | px | batch | precision | channels-last | compile | gan train img/s "
+        "| bare loop img/s | ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['device']} | {r['resolution']} | {r['batch']} | {r['precision']} | "
+            f"{'yes' if r['channels_last'] else 'no'} | {'yes' if r['compile'] else 'no'} | "
+            f"{r['gan_train']:.1f} | {r['bare_loop']:.1f} | {r['ratio']:.3f} |"
+        )
+    return out  # fmt: skip
+
+
+def markdown(result: dict) -> str:
     m = result["machine"]
     out = [
         "# Benchmark results",
@@ -179,23 +246,13 @@ def markdown(result: dict, gpu: bool) -> str:
         f"median of {result['repeats']} interleaved runs, each timing {result['steps']['timed']}"
         f" steps after {result['steps']['warmup']} warm-up steps, each in a fresh process.",
         "",
-        "| device | px | batch | precision | channels-last | compile | gan train img/s "
-        "| bare loop img/s | ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *table_rows(result["rows"]),
     ]
-    for r in result["rows"]:
-        out.append(
-            f"| {r['device']} | {r['resolution']} | {r['batch']} | {r['precision']} | "
-            f"{'yes' if r['channels_last'] else 'no'} | {'yes' if r['compile'] else 'no'} | "
-            f"{r['gan_train']:.1f} | {r['bare_loop']:.1f} | {r['ratio']:.3f} |"
-        )
-    if not gpu:
-        out.append("| cuda | 32, 64 | 64, 256 | fp32, bf16 | yes | no, yes | not measured "
-                   "| not measured | - |")  # fmt: skip
     out += ["", "Default `gan train` run (digits, 32x32, batch 64), images/s:", ""]
     out += [f"- {k}: {v:.1f}" for k, v in result["default_run"].items()]
     out += ["", "Whole-process start-up (median of 5):", ""]
     out += [f"- `{k}`: {v:.2f} s" for k, v in result["startup_s"].items()]
+    out += ["", kept_gpu_section()]
     return "\n".join(out) + "\n"
 
 

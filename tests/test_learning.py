@@ -1,52 +1,63 @@
-"""Does training learn? A seeded `gan train` on grid25 must cover most of the 25 modes."""
+"""Does training learn? Short seeded runs of each main objective must reach a stated floor,
+measured as `gan eval` measures (the run's final evaluation uses the same protocol).
+
+An untrained generator scores 0-2 of 25 modes on grid25 and 1 digit class with precision 0;
+the saturating minimax loss, which never takes off with these settings, 15 modes with 43 % of
+its samples near a mode. The floors sit clearly above both, with margin below what these seeds
+reach here (noted per case)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 from conftest import run_gan
 
-from gan_cli import checkpoint
 from gan_cli.data.mixtures import grid25_centres
 from gan_cli.metrics.mixture import mode_stats
 from gan_cli.models import mlp
 
-SIGMA = 0.05
-N = 2500  # samples scored, as in PacGAN
+pytestmark = pytest.mark.slow
+SMALL_DCGAN = ["model.g_width=32", "model.d_width=32", "steps=300", "eval.every=300"]
+
+FLOORS = {  # name: (overrides, {metric: floor}); reached here with seed 0: see each comment
+    # 8,000 steps, ~25 s: 22 modes, 65 % within 3 sigma
+    "non_saturating": (["experiment=grid25_mlp", "loss=non_saturating"],
+                       {"modes": 20, "high_quality": 0.5}),
+    # 21 modes, 70 %
+    "hinge": (["experiment=grid25_mlp", "loss=hinge"], {"modes": 20, "high_quality": 0.5}),
+    # weight clipping, RMSprop, 5 critic steps; 300 steps of a small DCGAN on digits:
+    # 8-9 classes, precision 0.30-0.31
+    "wasserstein": (["loss=wasserstein", "optim.lr=2e-4", *SMALL_DCGAN],
+                    {"classes": 8, "precision": 0.25}),
+    # gradient penalty on a layer-norm critic: 10 classes, precision 0.42
+    "wgan_gp": (["experiment=wgan_gp", "optim.lr=1e-3", "optim.d_steps=2", *SMALL_DCGAN],
+                {"classes": 9, "precision": 0.3}),
+}  # fmt: skip
 
 
-def generated(G) -> torch.Tensor:
-    torch.manual_seed(123)
-    with torch.no_grad():
-        return G.eval()(torch.randn(N, G.latent_dim))
-
-
-@pytest.mark.slow
-def test_non_saturating_mlp_covers_most_grid25_modes(workdir):
-    run_dir = workdir / "grid25"
-    out = run_gan(
-        "train",
-        "experiment=grid25_mlp",
-        "loss=non_saturating",
-        "seed=0",
-        f"hydra.run.dir={run_dir}",
-        cwd=workdir,
-        timeout=400,
-    )
+@pytest.mark.parametrize("name", list(FLOORS))
+def test_each_objective_reaches_its_floor(name, workdir):
+    overrides, floors = FLOORS[name]
+    run_dir = workdir / name
+    out = run_gan("train", *overrides, "seed=0", f"hydra.run.dir={run_dir}", cwd=workdir,
+                  timeout=600)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
-    model_cfg = {k: v for k, v in state["config"]["model"].items() if k != "_target_"}
+    rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    final = [r for r in rows if any(k.startswith("Metrics/") for k in r)][-1]
+    got = {k: final[f"Metrics/{k}"] for k in floors}
+    assert all(got[k] >= floor for k, floor in floors.items()), (name, got, floors)
 
+
+def test_an_untrained_generator_does_not_reach_the_2d_floors():
+    """The floors are not met by chance: the same MLP untrained, scored the same way. (Its
+    points all land near the origin, a grid centre, so the share near a mode alone would
+    pass: that is why the floors ask for modes as well.)"""
     torch.manual_seed(0)
-    untrained, _ = mlp.build((2,), **model_cfg)
-    before = mode_stats(generated(untrained), grid25_centres(), SIGMA)
-    trained, _ = mlp.build((2,), **model_cfg)
-    trained.load_state_dict(state["G"])
-    after = mode_stats(generated(trained), grid25_centres(), SIGMA)
-
-    assert before["modes"] <= 2, before  # an untrained G puts everything near one point
-    assert after["modes"] >= 15, after
-    # Coverage alone could come from noise spread over the plane, which puts ~2 % of points
-    # within 3 sigma of a mode; a trained G puts many times more there (seeds 0-2 with this
-    # preset: 34 %, 77 %, 85 %).
-    assert after["high_quality"] >= 0.2, after
+    G, _ = mlp.build((2,), latent_dim=16)
+    with torch.no_grad():
+        points = G.eval()(torch.randn(2500, 16, generator=torch.Generator().manual_seed(0)))
+    untrained = mode_stats(points, grid25_centres(), 0.05)
+    floors = FLOORS["non_saturating"][1]
+    assert not all(untrained[k] >= floor for k, floor in floors.items()), untrained
