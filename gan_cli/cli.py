@@ -86,6 +86,8 @@ VERBS = {
                "samples from a checkpoint: a grid, image files, an interpolation"),
     "eval": (hydra_app("eval", "gan_cli.eval:evaluate"),
              "FID/KID/IS/precision-recall or mode coverage of checkpoints"),
+    "report": (hydra_app("report", "gan_cli.report:report"),
+               "a table of a sweep's runs: settings that differ, mean ± std over seeds"),
 }  # fmt: skip
 
 
@@ -100,6 +102,7 @@ def usage() -> str:
         "  gan train resume=outputs/2026-01-01/12-00-00",
         "  gan sample ckpt=outputs/2026-01-01/12-00-00 n=64 out=grid.png",
         "  gan eval ckpt=outputs/multirun/2026-01-01/12-00-00",
+        "  gan report outputs/multirun/2026-01-01/12-00-00",
         "  gan train --cfg job",
     ]
     return "\n".join(lines)
@@ -129,7 +132,7 @@ def one_line(exc: BaseException) -> str:
 
 # Keys whose values are paths. Sweep folders are named like `0_loss=hinge,seed=1`, and '=' or
 # ',' in an override value trips Hydra's parser, so such values are quoted for it.
-PATH_KEYS = {"ckpt", "resume", "out", "dataset.path", "dataset.root", "hydra.run.dir",
+PATH_KEYS = {"ckpt", "resume", "out", "path", "dataset.path", "dataset.root", "hydra.run.dir",
              "hydra.sweep.dir", "eval.inception_weights", "inception_weights"}  # fmt: skip
 _SPECIAL = set("=,()[]{} '\"")
 
@@ -141,6 +144,15 @@ def quote_paths(argv: list[str]) -> list[str]:
         plain = value and value[0] not in "['\"" and any(c in _SPECIAL for c in value)
         out.append(f"{key}='{value}'" if sep and key.lstrip("+") in PATH_KEYS and plain else arg)
     return out
+
+
+def positional_paths(argv: list[str]) -> list[str]:
+    """`gan report A B` means `gan report path=[A,B]` (the paths quoted for Hydra's parser)."""
+    paths = [a for a in argv if "=" not in a and not a.startswith("-")]
+    if not paths:
+        return argv
+    rest = [a for a in argv if a not in paths]
+    return [*rest, "path=[" + ",".join(f"'{p}'" for p in paths) + "]"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -160,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
             from gan_cli.resume import resume_argv
 
             rest = resume_argv(rest)
+        if verb == "report":
+            rest = positional_paths(rest)
         sys.argv = [f"gan-{verb}", *quote_paths(rest)]  # what Hydra parses
         app()
     except Stop as exc:  # a GanError inside a run, or an interruption

@@ -54,10 +54,15 @@ def _truncate_jsonl(path: Path, last_step: int) -> None:
 
 
 class RunWriter:
-    def __init__(self, run_dir: Path, enabled: bool = True, resume_step: int = 0):
+    def __init__(self, run_dir: Path, enabled: bool = True, resume_step: int = 0,
+                 started: float | None = None, wall_offset: float = 0.0):  # fmt: skip
         """`resume_step`: the step of the checkpoint this run continues from (0: a new run).
-        Whatever the interrupted run logged after it is dropped, so each step appears once."""
+        Whatever the interrupted run logged after it is dropped, so each step appears once.
+        `started`: when this command started (time.time()); `wall_offset`: the seconds the run
+        had trained before this command (a resumed run). Rows carry `wall_s`, their sum."""
         self.run_dir, self.enabled = Path(run_dir), enabled
+        self.started = time.time() if started is None else started
+        self.wall_offset = wall_offset
         self.samples_dir = self.run_dir / "samples"
         self._tb: SummaryWriter | None = None
         if enabled:
@@ -97,9 +102,15 @@ class RunWriter:
             return
         for tag, value in values.items():
             self._tb.add_scalar(tag, value, step)
-        row = {"step": step, "time": round(time.time(), 3), **values}
+        row = {"step": step, "time": round(time.time(), 3), "wall_s": round(self.wall_s, 2),
+               **values}  # fmt: skip
         self._jsonl.write(json.dumps(row) + "\n")
         self._jsonl.flush()
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds of `gan train` so far, start-up included, across resumes."""
+        return self.wall_offset + time.time() - self.started
 
     def picture(self, step: int, tag: str, image: Tensor) -> Path | None:
         """uint8 (C, H, W) -> TensorBoard image and samples/<tag>_<step>.png."""

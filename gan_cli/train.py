@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gan_cli import checkpoint
+from gan_cli import STARTED, checkpoint
 from gan_cli.config import TrainConfig, metrics_kind
 from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream
@@ -93,7 +93,9 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
         checkpoint.prepare_resume(ckpt_dir, start)
 
     # ---- outputs (main process only)
-    writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start)
+    wall_offset = float(state.get("wall_s", 0.0)) if last_ckpt else 0.0
+    writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start, started=STARTED,
+                       wall_offset=wall_offset)  # fmt: skip
     writer.provenance(start, provenance(rt.device))
     choices = {k: v for k, v in hydra.runtime.choices.items() if v and not k.startswith("hydra")}
     tracked = [*TRACKED, *([f"Metrics/{best['metric']}"] if evaluator else [])]
@@ -117,6 +119,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
             "overrides": overrides,  # what `gan train resume=` replays
             "best": best,
             "metrics_kind": metrics_kind(spec.dataset),  # how `gan eval` measures it
+            "wall_s": writer.wall_s,  # seconds of training so far, start-ups included
             "provenance": provenance(rt.device),
         }
 

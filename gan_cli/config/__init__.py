@@ -30,6 +30,7 @@ from gan_cli.config.run import (
     EvalCommandConfig,
     EvalConfig,
     OptimConfig,
+    ReportConfig,
     SampleConfig,
     TrainConfig,
 )
@@ -47,6 +48,7 @@ def register() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="sample_schema", node=SampleConfig)
     cs.store(name="eval_schema", node=EvalCommandConfig)
+    cs.store(name="report_schema", node=ReportConfig)
     for group, schemas in SCHEMAS.items():
         for name, node in schemas.items():
             cs.store(group=f"schema/{group}", name=name, node=node)

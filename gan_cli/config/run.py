@@ -124,6 +124,14 @@ class SampleConfig(Checked):
 
 
 @dataclass
+class ReportConfig(Checked):
+    path: Any = MISSING  # str or list of str
+    out: str | None = None
+    metrics: list[str] | None = None  # the columns; None: every metric all runs have
+    title: str | None = None  # the heading of report.md
+
+
+@dataclass
 class EvalCommandConfig(Checked):
     ckpt: Any = MISSING  # str or list of str
     metrics: str = "auto"

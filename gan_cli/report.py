@@ -1,0 +1,116 @@
+"""`gan report PATH ...`: one table of a sweep (or of several runs), grouped by the settings
+that differ between them, with mean ± std over the seeds of each group.
+
+Each run's numbers are its final evaluation (the last `Metrics/*` row of metrics.jsonl: the
+protocol of `gan eval`, see metrics/evaluate.py) and its wall time (`wall_s`: seconds of
+`gan train` from the start of the command, start-up and evaluations included). A run's
+settings are its overrides (`.hydra/overrides.yaml`); `seed` never forms a group. The table is
+printed and written as report.md in the sweep folder (or in `out`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gan_cli.errors import GanError
+
+log = logging.getLogger(__name__)
+GROUPLESS = ("seed", "hydra.run.dir", "hydra.sweep.dir", "resume")
+
+
+@dataclass
+class Run:
+    path: Path
+    settings: dict[str, str]  # override key -> value, as given
+    metrics: dict[str, float]  # the final evaluation
+    wall_s: float | None
+
+
+def find_runs(paths: list[Path]) -> list[Run]:
+    runs = []
+    for root in paths:
+        if not root.exists():
+            raise GanError(f"path={root}: no such file or folder")
+        found = [root] if (root / "metrics.jsonl").is_file() else []
+        found += sorted(p.parent for p in root.glob("*/metrics.jsonl"))
+        runs += [r for r in map(read_run, found) if r is not None]
+    if not runs:
+        raise GanError(f"path={', '.join(map(str, paths))}: no runs with evaluations found there")
+    return runs
+
+
+def read_run(path: Path) -> Run | None:
+    rows = []
+    for line in (path / "metrics.jsonl").read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a row cut short by a kill
+            continue
+    evaluated = [r for r in rows if any(k.startswith("Metrics/") for k in r)]
+    if not evaluated:
+        log.warning("%s: no evaluation in metrics.jsonl; left out", path)
+        return None
+    final = evaluated[-1]
+    overrides = path / ".hydra" / "overrides.yaml"
+    listed = yaml.safe_load(overrides.read_text()) if overrides.is_file() else []
+    settings = dict(o.lstrip("+~").split("=", 1) for o in listed or [] if "=" in o)
+    metrics = {k.removeprefix("Metrics/"): v for k, v in final.items() if k.startswith("Metrics/")}
+    return Run(path, settings, metrics, rows[-1].get("wall_s"))
+
+
+def group(runs: list[Run]) -> tuple[list[str], dict[tuple, list[Run]]]:
+    """(the setting keys that differ between runs, runs by their values of those keys)."""
+    keys = sorted({k for r in runs for k in r.settings if k not in GROUPLESS})
+    differing = [k for k in keys if len({r.settings.get(k) for r in runs}) > 1]
+    groups: dict[tuple, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(tuple(r.settings.get(k, "-") for k in differing), []).append(r)
+    return differing, groups
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
+
+
+def markdown(runs: list[Run], metrics: list[str] | None = None) -> str:
+    differing, groups = group(runs)
+    names = [m for m in runs[0].metrics if all(m in r.metrics for r in runs)]
+    if metrics:
+        missing = [m for m in metrics if m not in names]
+        if missing:
+            raise GanError(f"metrics={','.join(missing)}: not measured in every run; "
+                           f"choose from {', '.join(names)}")  # fmt: skip
+        names = list(metrics)
+    head = [*(differing or ["runs"]), "seeds", *names, "wall s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for values, members in groups.items():
+        cells = list(values) if differing else [str(len(members))]
+        cells.append(str(len(members)))
+        cells += [mean_std([r.metrics[m] for r in members]) for m in names]
+        walls = [r.wall_s for r in members if r.wall_s is not None]
+        cells.append(mean_std(walls) if walls else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report(_, cfg) -> str:
+    paths = [Path(p).expanduser() for p in ([cfg.path] if isinstance(cfg.path, str)
+                                            else cfg.path)]  # fmt: skip
+    runs = find_runs(paths)
+    text = markdown(runs, cfg.metrics)
+    out = Path(cfg.out).expanduser() if cfg.out else (paths[0] if paths[0].is_dir() else Path("."))
+    out.mkdir(parents=True, exist_ok=True)
+    header = (f"# {cfg.title or 'gan report'}\n\n{len(runs)} runs: the final evaluation of each "
+              "(mean ± std over seeds), wall time of `gan train`.\n\n")  # fmt: skip
+    (out / "report.md").write_text(header + text)
+    print(text, end="")
+    print(f"wrote {out / 'report.md'}")
+    return text
