@@ -21,7 +21,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_cli import config, sweep
+from gan_cli import config, plugins, sweep
 from gan_cli.errors import GanError, Stop
 
 
@@ -65,6 +65,7 @@ def hydra_app(config_name: str, task: str):
     def app(cfg: DictConfig):
         def run():
             spec = config.validate(cfg, _choices())  # bad values fail before torch is imported
+            plugins.trust_from_user(getattr(spec, "trust", None))  # trust only from the user
             module, function = task.split(":")
             return getattr(importlib.import_module(module), function)(cfg, spec)
 
@@ -174,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
             rest = resume_argv(rest)
         if verb == "report":
             rest = positional_paths(rest)
+        plugins.load_plugins()
+        config.register()  # again: plugins may have added schemas
+        rest = plugins.with_searchpath(rest, plugins.conf_dirs())
         sys.argv = [f"gan-{verb}", *quote_paths(rest)]  # what Hydra parses
         app()
     except Stop as exc:  # a GanError inside a run, or an interruption

@@ -1,10 +1,13 @@
 """Builders by config group: the only callables a config can make gan-cli call.
 
-A model, loss or data set is built from its config node's `_target_`, and the target must be
-registered for that node's group: `@register("model")` on a builder function or class in
-gan_cli's own modules. A config from an untrusted source (a downloaded checkpoint's stored
-config) can therefore never make us call, say, `os.system` or `gan_cli.run_writer.RunWriter`:
-a target that is not registered for its group is refused by name before anything is imported.
+A model, loss, data set or stabiliser is built from its config node's `_target_`, and the
+target must be one of:
+- registered for that node's group: `@register("model")` on a builder in gan_cli's own
+  modules, or named for that group by an installed plugin (plugins.py);
+- defined in a module the user trusts for this run (`trust=[mymodels]`, plugins.py).
+A config from an untrusted source (a downloaded checkpoint's stored config) can therefore
+never make us call, say, `os.system` or `gan_cli.run_writer.RunWriter`: any other target is
+refused by name before anything is imported.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.errors import ConfigError
@@ -22,13 +26,19 @@ from gan_cli.errors import ConfigError
 PACKAGES = {"model": "gan_cli.models", "loss": "gan_cli.losses", "dataset": "gan_cli.data",
             "stabilizer": "gan_cli.stabilizers"}  # fmt: skip
 _BUILDERS: dict[str, dict[str, Callable]] = {group: {} for group in PACKAGES}
+_ALLOWED: dict[str, set[str]] = {group: set() for group in PACKAGES}  # plugins' target names
+_TRUSTED: set[str] = set()  # modules the user trusts for this run
 _SCANNED: set[str] = set()
+
+
+def _check_group(group: str) -> None:
+    if group not in _BUILDERS:
+        raise ValueError(f"unknown config group {group!r}: {', '.join(_BUILDERS)}")
 
 
 def register(group: str) -> Callable:
     """Decorator: make a function or class a builder of `group`, named by its import path."""
-    if group not in _BUILDERS:
-        raise ValueError(f"unknown config group {group!r}: {', '.join(_BUILDERS)}")
+    _check_group(group)
 
     def add(obj: Callable) -> Callable:
         _BUILDERS[group][f"{obj.__module__}.{obj.__qualname__}"] = obj
@@ -37,8 +47,19 @@ def register(group: str) -> Callable:
     return add
 
 
+def allow(group: str, target: str) -> None:
+    """A plugin's builder, by name (imported when a config names it)."""
+    _check_group(group)
+    _ALLOWED[group].add(target)
+
+
+def trust(modules: list[str]) -> None:
+    """Modules whose callables may be builders of any group, for this process."""
+    _TRUSTED.update(modules)
+
+
 def builders(group: str) -> dict[str, Callable]:
-    """Every registered builder of `group`, by target name (gan_cli's own modules imported)."""
+    """Every built-in builder of `group`, by target name (gan_cli's own modules imported)."""
     if group not in _SCANNED:
         package = importlib.import_module(PACKAGES[group])
         for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
@@ -47,14 +68,42 @@ def builders(group: str) -> dict[str, Callable]:
     return _BUILDERS[group]
 
 
+def _trusted_module(target: str) -> str | None:
+    """The trusted module `target` lies in, if any (`a.b.build` lies in `a.b` and in `a`)."""
+    parts = target.split(".")
+    return next((m for i in range(len(parts) - 1, 0, -1)
+                 if (m := ".".join(parts[:i])) in _TRUSTED), None)  # fmt: skip
+
+
 def resolve(group: str, target: str, key: str) -> Callable:
-    """The builder `target` names, if it is registered for `group`; ConfigError otherwise."""
+    """The builder `target` names, if the group or the user allows it; ConfigError otherwise,
+    before anything is imported."""
     fn = builders(group).get(target)
-    if fn is None:
-        raise ConfigError(
-            f"{key}._target_={target!r}: not a registered {group} builder; refused, nothing "
-            "was imported"
+    if fn is not None:
+        return fn
+    module = _trusted_module(target)
+    if target not in _ALLOWED[group] and module is None:
+        own = target.rpartition(".")[0]
+        hint = (
+            ""
+            if not own or own.startswith("gan_cli")
+            else (
+                f"; to use your own code, trust its module: trust=[{own}] (or GAN_CLI_TRUST={own})"
+            )
         )
+        raise ConfigError(f"{key}._target_={target!r}: not a registered {group} builder; "
+                          f"refused, nothing was imported{hint}")  # fmt: skip
+    try:
+        fn = get_object(target)
+    except Exception as exc:
+        raise ConfigError(
+            f"{key}._target_={target!r}: cannot import it "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        ) from None
+    defined_in = str(getattr(fn, "__module__", ""))
+    if module is not None and not (defined_in == module or defined_in.startswith(f"{module}.")):
+        raise ConfigError(f"{key}._target_={target!r}: defined in {defined_in}, outside the "
+                          f"trusted module {module}; refused")  # fmt: skip
     return fn
 
 

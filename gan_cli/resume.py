@@ -71,17 +71,21 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 NEVER_REPLAYED = ("hydra", "resume", "trust")  # Hydra itself, and what only the user may say
 
 
-def _root_keys() -> set[str]:
+NODES = {"model", "loss", "dataset", "stabilizers", "device", "optim", "eval"}  # not settings
+
+
+def _settings() -> set[str]:
+    """The root keys that hold one value (`steps`, `seed`, `trust`, ...)."""
     from dataclasses import fields
 
     from gan_cli.config import TrainConfig
 
-    return {f.name for f in fields(TrainConfig)}
+    return {f.name for f in fields(TrainConfig)} - NODES
 
 
 def _is_group_choice(key: str) -> bool:
-    """`model=dcgan`, `experiment=wgan_gp`: a dot-free key that is not a run setting."""
-    return "." not in key and key not in _root_keys()
+    """`model=dcgan`, `experiment=wgan_gp`: a dot-free key that is not a one-value setting."""
+    return "." not in key and key not in _settings()
 
 
 def check_group_choices(argv: list[str]) -> None:
@@ -144,7 +148,13 @@ def resume_argv(argv: list[str]) -> list[str]:
         original = [check_replayable(str(o), ckpt) for o in load(ckpt).get("overrides", [])]
         now = [a for a in argv if override_key(a) != "resume"]
         keys_now = {override_key(a) for a in now if "=" in a}
-        kept = [o for o in original if override_key(o) not in keys_now]
+        chosen_now = tuple(f"{k}." for k in keys_now if _is_group_choice(k))
+        # what is given now wins; a group chosen anew also drops the old choice's settings
+        kept = [
+            o
+            for o in original
+            if override_key(o) not in keys_now and not override_key(o).startswith(chosen_now)
+        ]
         argv = [*kept, *now, f"resume={given}", f"hydra.run.dir={run_dir_of(path)}"]
     run_dir = _last_value(argv, "hydra.run.dir")
     if (
@@ -166,6 +176,12 @@ def check_compatible(state: dict, config: dict, data_shape: tuple[int, ...], pat
         )
     stored = OmegaConf.create(state.get("config", {}))
     current = OmegaConf.create(config)
+    had, has = list(stored.get("stabilizers", {})), list(current.get("stabilizers", {}))
+    if had != has:
+        raise CheckpointError(
+            f"{path} was trained with stabilizers=[{','.join(had)}]; this run has "
+            f"stabilizers=[{','.join(has)}]: resume with the same list, or start a new run"
+        )
     diffs = []
     for key in IDENTITY:
         old, new = OmegaConf.select(stored, key), OmegaConf.select(current, key)

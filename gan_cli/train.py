@@ -51,6 +51,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
     rt = make_runtime(spec.device)
     seed_everything(spec.seed + rt.rank)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    config.pop("trust", None)  # trust is the user's, for this run: never kept in a checkpoint
     # what `gan train resume=` replays: the run's own settings, never what only the user may say
     overrides = [
         o for o in hydra.overrides.task if override_key(o).split(".")[0] not in NEVER_REPLAYED

@@ -4,8 +4,10 @@ read TensorBoard event files back."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from gan_cli import checkpoint
 from gan_cli.cli import config_dir  # also registers the schemas
 from gan_cli.config import TrainConfig, validate
+from gan_cli.resume import latest
 
 GAN = str(Path(sys.executable).with_name("gan"))  # the console script pip installed
 # Small networks and short runs: these tests check behaviour, not image quality.
@@ -60,12 +64,39 @@ def run_gan(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None
     )  # fmt: skip
 
 
-def start_gan(*args: str, cwd: Path) -> subprocess.Popen:
+def start_gan(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
     """`gan ARGS` in the background, for tests that signal or kill it."""
     return subprocess.Popen(
-        [GAN, *args], cwd=cwd, env=gan_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True,
+        [GAN, *args], cwd=cwd, env=gan_env(**(env or {})), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def wait_for(path: Path, proc, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"gan exited early: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.005)
+
+
+def straight_and_killed(workdir: Path, args: list[str], n: int, env: dict | None = None
+                        ) -> tuple[Path, Path]:  # fmt: skip
+    """Run `gan train ARGS` to the end in a/, and in b/ SIGKILL it once its checkpoint of step
+    `n` exists, then rerun it there (same dir: it resumes). Returns the two run dirs."""
+    straight = run_gan("train", *args, f"hydra.run.dir={workdir / 'a'}", cwd=workdir, env=env)
+    assert straight.returncode == 0, straight.stderr
+    killed = workdir / "b"
+    proc = start_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir, env=env)
+    wait_for(killed / "checkpoints" / f"step_{n:07d}.pt", proc)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    # killed at most a few steps after step n: its newest complete checkpoint is step n
+    assert checkpoint.load(latest(killed / "checkpoints"))["step"] == n
+    resumed = run_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {killed}/checkpoints/step_{n:07d}.pt at step {n}" in resumed.stdout
+    return workdir / "a", killed
 
 
 def error_line(result) -> str:

@@ -197,3 +197,12 @@ def test_a_gradient_penalty_on_a_batch_norm_critic_is_refused(penalty):
     for norm in ("layer", "none"):
         _, spec = spec_of("loss=hinge", f"stabilizers=[{penalty}]", f"model.d_norm={norm}")
         assert spec.model.d_norm.value == norm
+
+
+def test_group_choices_on_the_command_line_are_names_not_paths():
+    from gan_cli.resume import check_group_choices
+
+    for bad in ("model=../../x", "loss=/abs/x", "stabilizers=[ema,../x]", "experiment=~/x"):
+        with pytest.raises(ConfigError, match="names an option, not a path"):
+            check_group_choices([bad])
+    check_group_choices(["model=mlp", "stabilizers=[ema,r1]", "steps=3", "dataset.path=/x/y"])

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import error_line, read_events, run_gan, start_gan, tiny
+from conftest import (
+    error_line,
+    read_events,
+    run_gan,
+    start_gan,
+    straight_and_killed,
+    tiny,
+    wait_for,
+)
 from PIL import Image
 
 from gan_cli import checkpoint
@@ -21,14 +29,6 @@ from gan_cli.registry import build
 from gan_cli.resume import latest, resume_argv
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(path: Path, proc, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"gan exited early: {proc.stderr.read()}"
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.005)
 
 
 def digest(path: Path) -> str:
@@ -40,24 +40,6 @@ def weights_equal(a: dict, b: dict) -> bool:
         a[net].keys() == b[net].keys() and all(torch.equal(a[net][k], b[net][k]) for k in a[net])
         for net in ("G", "D")
     )
-
-
-def straight_and_killed(workdir: Path, args: list[str], n: int) -> tuple[Path, Path]:
-    """Run `gan train ARGS` to the end in a/, and in b/ SIGKILL it once its checkpoint of step
-    `n` exists, then rerun it there (same dir: it resumes). Returns the two run dirs."""
-    straight = run_gan("train", *args, f"hydra.run.dir={workdir / 'a'}", cwd=workdir)
-    assert straight.returncode == 0, straight.stderr
-    killed = workdir / "b"
-    proc = start_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir)
-    wait_for(killed / "checkpoints" / f"step_{n:07d}.pt", proc)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-    # killed at most a few steps after step n: its newest complete checkpoint is step n
-    assert checkpoint.load(latest(killed / "checkpoints"))["step"] == n
-    resumed = run_gan("train", *args, f"hydra.run.dir={killed}", cwd=workdir)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resumed from {killed}/checkpoints/step_{n:07d}.pt at step {n}" in resumed.stdout
-    return workdir / "a", killed
 
 
 def test_sigkill_then_resume_is_bit_exact_and_tensorboard_has_each_step_once(workdir):
@@ -178,7 +160,8 @@ def test_resume_replays_only_plain_overrides_from_a_checkpoint(workdir):
     its stored overrides: the replay is refused in one line naming the override."""
     evil = workdir / "evil.pt"
     for bad in ("+hydra.callbacks.x._target_=os.system", "hydra.run.dir=/elsewhere",
-                "~model", "trust=[os]", "hydra/launcher=basic"):  # fmt: skip
+                "~model", "trust=[os]", "hydra/launcher=basic", "model=../../evil",
+                "stabilizers=[ema,/tmp/x]", "loss=/abs/evil"):  # fmt: skip
         torch.save({"format": checkpoint.FORMAT, "step": 1,
                     "overrides": ["loss=hinge", bad, "steps=7"]}, evil)  # fmt: skip
         with pytest.raises(ConfigError, match=re.escape(f"stored override {bad!r} refused")):

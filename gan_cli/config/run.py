@@ -98,6 +98,7 @@ class TrainConfig(Checked):
     ckpt_keep: int = 3  # periodic checkpoints kept besides last.pt
     grid_size: int = 64  # samples in each grid, from the same fixed noise all run long
     resume: str | None = None  # a run dir or checkpoint to continue (see README, "Resuming")
+    trust: list[str] = field(default_factory=list)  # your modules whose builders may run
 
     def check(self, root: Any) -> None:
         self.require("steps", self.steps >= 1, ">= 1")
@@ -116,6 +117,7 @@ class SampleConfig(Checked):
     ema: bool = True
     interpolate: list[int] | None = None
     device: DeviceType = DeviceType.auto
+    trust: list[str] = field(default_factory=list)
 
     def check(self, root: Any) -> None:
         self.require_positive("n")
@@ -144,6 +146,7 @@ class EvalCommandConfig(Checked):
     cache_dir: str = "~/.cache/gan-cli"
     out: str = "eval.json"
     device: DeviceType = DeviceType.auto
+    trust: list[str] = field(default_factory=list)
 
     def check(self, root: Any) -> None:
         self.require_positive("reference_samples")

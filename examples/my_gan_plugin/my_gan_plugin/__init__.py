@@ -1,0 +1,1 @@
+"""An installable gan-cli plugin: a residual MLP and label smoothing (README: "Your own model")."""
