@@ -1,29 +1,47 @@
 """The loop one would write by hand: the baseline `gan train` is measured against.
 
-Same networks (gan_cli's DCGAN builder, so the architectures are identical), same
-non-saturating loss, Adam (lr 2e-4, betas (0.5, 0.999)), random images held on the device,
-the same precision and memory format. Nothing else: no config, no logging, no checkpoints.
-Like `gan train` it freezes D's weights during the G step (a loop written with care would).
+Same networks (built by gan_cli's own builders, with the defaults of conf/model/<model>.yaml
+and the same `--set key=value` overrides, so the architectures are identical), same
+non-saturating loss, Adam (lr 2e-4, betas (0.5, 0.999)), random images held on the device, the
+same precision and memory format. Nothing else: no config, no logging, no checkpoints. Like
+`gan train` it freezes D's weights during the G step (a loop written with care would).
 
-    python benchmarks/bare_loop.py --resolution 64 --batch 64 --precision bf16 --channels-last
-prints one JSON line: {"img_per_s": ..., ...}
+    python benchmarks/bare_loop.py --model resnet --resolution 32 --batch 64 --precision bf16 \\
+        --channels-last --set g_width=64
+prints one JSON line: {"img_per_s": ..., "params": ..., "peak_rss_mb": ...}
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
+import resource
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 
-from gan_cli.models.dcgan import build
+CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
+
+
+def model_params(model: str, sets: list[str]) -> dict:
+    """The model YAML's values (without its defaults list and target), then the overrides."""
+    params = yaml.safe_load((CONF / f"{model}.yaml").read_text())
+    params = {k: v for k, v in params.items() if k not in ("defaults", "_target_")}
+    for item in sets:
+        key, value = item.split("=", 1)
+        params[key] = yaml.safe_load(value)
+    return params
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
+    p.add_argument("--model", default="dcgan")
+    p.add_argument("--set", action="append", default=[], help="model parameter key=value")
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
@@ -37,7 +55,9 @@ def main() -> None:
     torch.manual_seed(0)
     dev = torch.device(a.device)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
-    G, D = build((3, a.resolution, a.resolution))
+    build = importlib.import_module(f"gan_cli.models.{a.model}").build
+    G, D = build((3, a.resolution, a.resolution), **model_params(a.model, a.set))
+    params = sum(t.numel() for net in (G, D) for t in net.parameters())
     G, D = G.to(dev, memory_format=fmt), D.to(dev, memory_format=fmt)
     fused = {"fused": True} if dev.type == "cuda" else {"foreach": True}
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), **fused)
@@ -55,7 +75,7 @@ def main() -> None:
     def step() -> None:
         idx = torch.randint(0, len(data), (a.batch,), device=dev)
         real = data[idx].float().div_(127.5).sub_(1)
-        z = torch.randn(a.batch, 100, device=dev)
+        z = torch.randn(a.batch, G.latent_dim, device=dev)
         with autocast():
             fake = g_fwd(z)
             d_loss = F.softplus(-d_fwd(real)).mean() + F.softplus(d_fwd(fake.detach())).mean()
@@ -84,8 +104,11 @@ def main() -> None:
         step()
     sync()
     seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB -> MB (Linux)
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(dev) / 2**20
     print(json.dumps({"img_per_s": a.steps * a.batch / seconds, "seconds": seconds,
-                      "steps": a.steps}))  # fmt: skip
+                      "steps": a.steps, "params": params, "peak_mb": round(peak, 1)}))  # fmt: skip
 
 
 if __name__ == "__main__":

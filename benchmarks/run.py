@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -30,45 +31,61 @@ GAN = str(Path(sys.executable).with_name("gan"))
 WARMUP, TIMED, LOG_EVERY = 5, 20, 5  # steps
 
 
-def gan_train_speed(res: int, batch: int, precision: str, channels_last: bool, compile_: bool,
-                    dataset: str = "fake", device: str = "auto") -> float:  # fmt: skip
+@dataclass(frozen=True)
+class Case:
+    device: str
+    resolution: int
+    batch: int
+    precision: str
+    channels_last: bool
+    compile: bool
+    model: str = "dcgan"
+    sets: tuple[str, ...] = ()  # model parameters, key=value, the same for both loops
+
+
+# The networks of experiment=stylegan2_digits: the YAML's defaults (StyleGAN2 config-f widths)
+# take seconds per step on a CPU.
+STYLEGAN2_DIGITS = ("latent_dim=128", "w_dim=128", "mapping_depth=4", "channel_base=2048",
+                    "channel_max=128")  # fmt: skip
+
+
+def run_child(args: list[str], cwd: str | None = None) -> str:
+    """The stdout of a child process; its stderr in one message if it fails."""
+    out = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(args[:3])} ... failed:\n{out.stderr[-2000:]}")
+    return out.stdout
+
+
+def gan_train_speed(case: Case, dataset: str = "fake") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         args = [
-            GAN, "train", f"dataset={dataset}", f"dataset.resolution={res}",
-            f"batch_size={batch}", f"steps={WARMUP + TIMED}", f"log_every={LOG_EVERY}",
-            "sample_every=1000000", "ckpt_every=1000000", "eval.every=0", f"device={device}",
-            f"device.precision={precision}", f"device.channels_last={channels_last}",
-            f"device.compile={compile_}", f"hydra.run.dir={tmp}/run",
+            GAN, "train", f"model={case.model}", f"dataset={dataset}",
+            f"dataset.resolution={case.resolution}", f"batch_size={case.batch}",
+            f"steps={WARMUP + TIMED}", f"log_every={LOG_EVERY}", "sample_every=1000000",
+            "ckpt_every=1000000", "eval.every=0", f"device={case.device}",
+            f"device.precision={case.precision}", f"device.channels_last={case.channels_last}",
+            f"device.compile={case.compile}", f"hydra.run.dir={tmp}/run",
+            *(f"model.{kv}" for kv in case.sets),
         ]  # fmt: skip
         if dataset == "fake":
             args.append("dataset.channels=3")
-        subprocess.run(args, check=True, capture_output=True, cwd=tmp)
+        run_child(args, cwd=tmp)
         rows = [json.loads(r) for r in Path(tmp, "run", "metrics.jsonl").read_text().splitlines()]
     speeds = [r["speed/img_per_s"] for r in rows if "speed/img_per_s" in r][WARMUP // LOG_EVERY :]
-    return len(speeds) / sum(1 / s for s in speeds)  # equal intervals: the harmonic mean
+    return {"img_per_s": len(speeds) / sum(1 / s for s in speeds)}  # the harmonic mean
 
 
-def bare_speed(res: int, batch: int, precision: str, channels_last: bool, compile_: bool,
-               device: str = "auto") -> float:  # fmt: skip
-    args = [
-        sys.executable,
-        str(HERE / "bare_loop.py"),
-        "--resolution",
-        str(res),
-        "--batch",
-        str(batch),
-        "--precision",
-        precision,
-        "--warmup",
-        str(WARMUP),
-        "--steps",
-        str(TIMED),
-    ]
-    args += ["--channels-last"] if channels_last else []
-    args += ["--compile"] if compile_ else []
-    args += [] if device == "auto" else ["--device", device]
-    out = subprocess.run(args, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["img_per_s"]
+def bare_speed(case: Case) -> dict:
+    args = [sys.executable, str(HERE / "bare_loop.py"), "--model", case.model, "--resolution",
+            str(case.resolution), "--batch", str(case.batch), "--precision", case.precision,
+            "--warmup", str(WARMUP), "--steps", str(TIMED),
+            *(["--channels-last"] if case.channels_last else []),
+            *(["--compile"] if case.compile else []),
+            *([] if case.device == "auto" else ["--device", case.device]),
+            *(a for kv in case.sets for a in ("--set", kv))]  # fmt: skip
+    out = run_child(args)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def process_seconds(args: list[str], repeats: int = 5) -> float:
@@ -131,26 +148,21 @@ def kept_gpu_section() -> str:
     return gpu_section([])
 
 
-def measure(cases: list[tuple], repeats: int) -> list[dict]:
+def measure(cases: list[Case], repeats: int) -> list[dict]:
     rows = []
-    for dev, res, batch, prec, cl, comp in cases:
+    for case in cases:
         ours, bare = [], []
-        for _ in range(repeats if not comp else max(1, repeats // 2)):  # interleaved
-            ours.append(gan_train_speed(res, batch, prec, cl, comp, device=dev))
-            bare.append(bare_speed(res, batch, prec, cl, comp, device=dev))
-        row = {
-            "device": dev, "resolution": res, "batch": batch, "precision": prec,
-            "channels_last": cl, "compile": comp,
-            "gan_train": statistics.median(ours), "bare_loop": statistics.median(bare),
-            "gan_runs": ours, "bare_runs": bare,
-        }  # fmt: skip
+        for _ in range(repeats if not case.compile else max(1, repeats // 2)):  # interleaved
+            ours.append(gan_train_speed(case)["img_per_s"])
+            bare.append(bare_speed(case))
+        row = {**asdict(case), "gan_train": statistics.median(ours),
+               "bare_loop": statistics.median(b["img_per_s"] for b in bare),
+               "gan_runs": ours, "bare_runs": [b["img_per_s"] for b in bare],
+               "params": bare[0]["params"], "peak_mb": max(b["peak_mb"] for b in bare)}  # fmt: skip
         row["ratio"] = row["gan_train"] / row["bare_loop"]
         rows.append(row)
-        print(
-            f"{dev} {res}px b{batch} {prec} cl={cl} compile={comp}: gan {row['gan_train']:.1f}"
-            f" img/s, bare {row['bare_loop']:.1f} img/s, ratio {row['ratio']:.3f}",
-            flush=True,
-        )
+        print(f"{case}: gan {row['gan_train']:.1f} img/s, bare {row['bare_loop']:.1f} img/s, "
+              f"ratio {row['ratio']:.3f}", flush=True)  # fmt: skip
     return rows
 
 
@@ -160,8 +172,11 @@ def gpu_check(repeats: int) -> None:
         raise SystemExit("gpu-check: no CUDA GPU is visible; nothing measured")
     bf16 = torch.cuda.get_device_capability()[0] >= 8
     low = "bf16" if bf16 else "fp16"
-    cases = [("cuda", 64, 64, "fp32", True, False), ("cuda", 64, 64, low, True, False),
-             ("cuda", 64, 256, low, True, False), ("cuda", 64, 64, low, True, True)]  # fmt: skip
+    cases = [Case("cuda", 64, 64, "fp32", True, False), Case("cuda", 64, 64, low, True, False),
+             Case("cuda", 64, 256, low, True, False), Case("cuda", 64, 64, low, True, True),
+             Case("cuda", 64, 64, low, True, False, "resnet"),
+             Case("cuda", 64, 64, low, True, False, "stylegan2", ("channel_base=8192",
+                                                                   "channel_max=256"))]  # fmt: skip
     rows = measure(cases, repeats)
     path = HERE / "RESULTS.md"
     text = path.read_text() if path.is_file() else ""
@@ -186,20 +201,21 @@ def main() -> None:
         gpu_check(min(repeats, 2))
         return
 
-    # (device, resolution, batch, precision, channels_last, compile)
     settings = (("fp32", False), ("fp32", True), ("bf16", True))  # (precision, channels-last)
-    cases = [("cpu", 64, 64, prec, cl, False) for prec, cl in settings]
+    cases = [Case("cpu", 64, 64, prec, cl, False) for prec, cl in settings]
+    cases += [Case("cpu", 32, 64, "bf16", True, False, "resnet"),
+              Case("cpu", 32, 64, "bf16", True, False, "stylegan2", STYLEGAN2_DIGITS)]  # fmt: skip
     if a.compile:
-        cases.append(("cpu", 64, 64, "bf16", True, True))
+        cases.append(Case("cpu", 64, 64, "bf16", True, True))
     rows = measure(cases, repeats)
 
     # The default `make train` run (digits 32x32, batch 64): settings before issue 5 vs now.
     default = {
-        "before (fp32, contiguous)": gan_train_speed(32, 64, "fp32", False, False, "digits"),
+        "before (fp32, contiguous)": gan_train_speed(
+            Case("cpu", 32, 64, "fp32", False, False), "digits")["img_per_s"],
         "now (defaults: precision auto, channels-last)": gan_train_speed(
-            32, 64, "auto", True, False, "digits"
-        ),
-    }
+            Case("cpu", 32, 64, "auto", True, False), "digits")["img_per_s"],
+    }  # fmt: skip
     startup = {
         "gan --help": process_seconds([GAN, "--help"]),
         "gan train --cfg job": process_seconds([GAN, "train", "--cfg", "job"]),
@@ -219,18 +235,18 @@ def main() -> None:
 
 
 def table_rows(rows: list[dict]) -> list[str]:
-    out = [
-        "| device | px | batch | precision | channels-last | compile | gan train img/s "
-        "| bare loop img/s | ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    out = ["| device | model | px | batch | precision | channels-last | compile | parameters "
+           "| peak memory (bare loop) | gan train img/s | bare loop img/s | ratio |",
+           "|" + " --- |" * 12]  # fmt: skip
     for r in rows:
         out.append(
-            f"| {r['device']} | {r['resolution']} | {r['batch']} | {r['precision']} | "
-            f"{'yes' if r['channels_last'] else 'no'} | {'yes' if r['compile'] else 'no'} | "
-            f"{r['gan_train']:.1f} | {r['bare_loop']:.1f} | {r['ratio']:.3f} |"
+            f"| {r['device']} | {r.get('model', 'dcgan')} | {r['resolution']} | {r['batch']} | "
+            f"{r['precision']} | {'yes' if r['channels_last'] else 'no'} | "
+            f"{'yes' if r['compile'] else 'no'} | {r.get('params', 0) / 1e6:.2f} M | "
+            f"{r.get('peak_mb', 0):.0f} MB | {r['gan_train']:.1f} | {r['bare_loop']:.1f} | "
+            f"{r['ratio']:.3f} |"
         )
-    return out  # fmt: skip
+    return out
 
 
 def markdown(result: dict) -> str:
@@ -242,7 +258,9 @@ def markdown(result: dict) -> str:
         f"({m['torch_threads']} torch threads){', ' + m['gpu'] if 'gpu' in m else ''}; "
         f"Python {m['python']}, torch {m['torch']}.",
         "",
-        f"DCGAN on random images (`dataset=fake`), non-saturating loss, Adam. Each figure is the "
+        f"Random images (`dataset=fake`), non-saturating loss, Adam; DCGAN and the ResNet with "
+        f"their YAML's widths, StyleGAN2 with experiment=stylegan2_digits' networks. Each figure "
+        f"is the "
         f"median of {result['repeats']} interleaved runs, each timing {result['steps']['timed']}"
         f" steps after {result['steps']['warmup']} warm-up steps, each in a fresh process.",
         "",

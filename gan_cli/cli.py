@@ -102,6 +102,7 @@ def usage() -> str:
         "  gan train --multirun loss=minimax,non_saturating,wasserstein,hinge",
         "  gan train resume=outputs/2026-01-01/12-00-00",
         "  gan sample ckpt=outputs/2026-01-01/12-00-00 n=64 out=grid.png",
+        "  gan sample ckpt=RUN class=3 n=64 out=threes.png truncation=0.7",
         "  gan eval ckpt=outputs/multirun/2026-01-01/12-00-00",
         "  gan report outputs/multirun/2026-01-01/12-00-00",
         "  gan train --cfg job",
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
             rest = resume_argv(rest)
         if verb == "report":
             rest = positional_paths(rest)
+        if verb == "sample":  # `class` is the word users know; Python reserves it
+            rest = [f"label={a[6:]}" if a.startswith("class=") else a for a in rest]
         plugins.load_plugins()
         config.register()  # again: plugins may have added schemas
         rest = plugins.with_searchpath(rest, plugins.conf_dirs())

@@ -51,12 +51,17 @@ def evaluate(_: DictConfig, cfg: EvalCommandConfig) -> dict:
         dataset = dict(state["config"]["dataset"])
         stored = state.get("metrics_kind") or dataset.get("metrics", "inception")  # /2 or /1
         kind = stored if cfg.metrics == "auto" else cfg.metrics
-        same = evaluator and evaluator.dataset_key == without_eval_keys(dataset)
+        same = (
+            evaluator
+            and evaluator.dataset_key == without_eval_keys(dataset)
+            and (evaluator.num_classes == state.get("num_classes", 0))
+        )
         if not same or evaluator.kind != kind:
             evaluator = Evaluator(
                 kind, load_dataset(dataset), cfg.samples, cfg.seed, dataset, device,
                 cache_dir=Path(cfg.cache_dir).expanduser(), reference_n=cfg.reference_samples,
                 inception_weights=cfg.inception_weights, download=cfg.download,
+                num_classes=state.get("num_classes", 0),
             )  # fmt: skip
             if protocol is not None and protocol != evaluator.protocol:
                 log.warning("checkpoints measured under different protocols: see %s", cfg.out)

@@ -48,6 +48,7 @@ class GAN:
     batch_size: int
     d_steps: int = 1  # D updates per G update
     stabilizers: list[Stabilizer] = field(default_factory=list)
+    num_classes: int = 0  # > 0: a conditional model; batches come with labels
 
     def __post_init__(self) -> None:
         self.stats = Stats()
@@ -64,22 +65,26 @@ class GAN:
         self.samples_per_score = 1  # samples behind each D score (packing: m)
         for s in self.stabilizers:
             self.samples_per_score *= getattr(s, "m", 1)
-        self.penalties = [s for s in self.stabilizers if s.every == 1]
-        self.lazy = [s for s in self.stabilizers if s.every > 1]  # one shared interval
-        self.d_updates = 0  # the clock of lazy regularisation
+        # penalties due at every update join the main loss; lazy ones (every k updates, one
+        # interval per network) run in their own step, weighted by k (Dreg, Greg)
+        self.d_every = max((s.every for s in self.stabilizers if s.every > 1), default=1)
+        self.g_every = max((s.g_every for s in self.stabilizers if s.g_every > 1), default=1)
+        self.d_updates = self.g_updates = 0  # the clocks of lazy regularisation
         for s in self.stabilizers:
             s.attach(self)
 
     # ---- the seam: every G and D call of the step
     def run_G(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        return self.g_forward(z)
+        return self.g_forward(z) if c is None else self.g_forward(z, c)
 
     def run_D(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        return self.d_forward(self._d_view(x))
+        x = self._d_view(x)
+        return self.d_forward(x) if c is None else self.d_forward(x, c)
 
     def run_D_twice_differentiable(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         """run_D through the uncompiled D, for penalties that differentiate its gradient."""
-        return self.D(self._d_view(x))
+        x = self._d_view(x)
+        return self.D(x) if c is None else self.D(x, c)
 
     def _d_view(self, x: Tensor) -> Tensor:
         """What D sees of a batch: augmented, packed, ... by the stabilisers, in order."""
@@ -91,29 +96,28 @@ class GAN:
         return torch.randn(n, self.G.latent_dim, device=self.rt.device)
 
     # ---- the phases
-    def d_step(self, real: Tensor, keep_graph: bool) -> Tensor:
-        """Dmain (and Dreg when due) on a real batch and a fresh generated one. Returns the
-        generated batch, with its graph when `keep_graph`: the G step reuses it instead of
-        running G again."""
+    def d_step(self, real: Tensor, keep_graph: bool, c: Tensor | None = None) -> Tensor:
+        """Dmain (and Dreg when due) on a real batch and a fresh generated one (of the same
+        classes, for a conditional model). Returns the generated batch, with its graph when
+        `keep_graph`: the G step reuses it instead of running G again."""
         with torch.set_grad_enabled(keep_graph), self.rt.autocast():
-            fake = self.run_G(self.noise(real.shape[0]))
+            fake = self.run_G(self.noise(real.shape[0]), c)
         with self.rt.autocast():
-            real_scores = self.run_D(real)  # real data labelled real ...
-            fake_scores = self.run_D(fake.detach())  # ... generated labelled fake; no grad to G
+            real_scores = self.run_D(real, c)  # real data labelled real ...
+            fake_scores = self.run_D(fake.detach(), c)  # ... generated labelled fake; no grad to G
             loss = self.loss.d_loss(real_scores, fake_scores)
         for s in self.stabilizers:
             s.observe_real(real_scores)
-        total = loss
-        for s in self.penalties:
-            term = s.d_penalty(self, real, fake.detach())
-            total = total if term is None else total + term
-        self._update(self.opt_d, self.scaler_d, total)
         self.d_updates += 1
-        if self.lazy and self.d_updates % self.lazy[0].every == 0:  # Dreg
-            terms = [s.every * t for s in self.lazy
-                     if (t := s.d_penalty(self, real, fake.detach())) is not None]  # fmt: skip
-            if terms:
-                self._update(self.opt_d, self.scaler_d, torch.stack(terms).sum())
+
+        def penalties(lazy: bool) -> list[Tensor]:
+            due = [s for s in self.stabilizers if (s.every > 1) == lazy]
+            terms = [(s.every, s.d_penalty(self, real, fake.detach(), c)) for s in due]
+            return [k * t if lazy else t for k, t in terms if t is not None]
+
+        self._update(self.opt_d, self.scaler_d, sum(penalties(lazy=False), loss))
+        if self.d_every > 1 and self.d_updates % self.d_every == 0 and (lazy := penalties(True)):
+            self._update(self.opt_d, self.scaler_d, sum(lazy))  # Dreg
         for s in self.stabilizers:
             s.after_d_step(self.D)
         self.stats.report("Loss/D", loss)
@@ -121,28 +125,41 @@ class GAN:
         self.stats.report("D/fake", fake_scores)
         return fake
 
-    def g_step(self, fake: Tensor, real: Tensor) -> None:
-        """Gmain: one G update through the D just trained, on the samples of the last D step."""
+    def g_step(self, fake: Tensor, real: Tensor, c: Tensor | None = None) -> None:
+        """Gmain: one G update through the D just trained, on the samples of the last D step
+        (and Greg, G's lazy penalties, when due)."""
         self.D.requires_grad_(False)  # the backward passes through D, without D's weight grads
         with self.rt.autocast():
             real_scores = None
             if self.loss.uses_real_in_g:
                 with torch.no_grad():
-                    real_scores = self.run_D(real)
-            loss = self.loss.g_loss(self.run_D(fake), real_scores)
-        self._update(self.opt_g, self.scaler_g, loss)
+                    real_scores = self.run_D(real, c)
+            loss = self.loss.g_loss(self.run_D(fake, c), real_scores)
+        self.g_updates += 1
+        due = [s for s in self.stabilizers if s.g_every == 1]
+        terms = [t for s in due if (t := s.g_penalty(self, len(fake), c)) is not None]
+        self._update(self.opt_g, self.scaler_g, sum(terms, loss))
+        if self.g_every > 1 and self.g_updates % self.g_every == 0:  # Greg
+            lazy = [(s.g_every, s.g_penalty(self, len(fake), c)) for s in self.stabilizers
+                    if s.g_every > 1]  # fmt: skip
+            if lazy := [k * t for k, t in lazy if t is not None]:
+                self._update(self.opt_g, self.scaler_g, sum(lazy))
         self.D.requires_grad_(True)
         for s in self.stabilizers:
             s.after_g_step(self.G)
         self.stats.report("Loss/G", loss)
 
     def step(self, batches) -> None:
-        """A training step: `d_steps` D updates, each on a new real batch and new noise, then
-        one G update. Values stay on the device, in `stats`."""
+        """A training step: `d_steps` D updates, each on a new real batch (with its labels, for
+        a conditional model) and new noise, then one G update. Values stay on the device, in
+        `stats`."""
+        c = None
         for i in range(self.d_steps):
             real = next(batches)
-            fake = self.d_step(real, keep_graph=i == self.d_steps - 1)
-        self.g_step(fake, real)
+            if self.num_classes:
+                real, c = real
+            fake = self.d_step(real, keep_graph=i == self.d_steps - 1, c=c)
+        self.g_step(fake, real, c)
 
     @staticmethod
     def _update(opt: torch.optim.Optimizer, scaler, loss: Tensor) -> None:
@@ -183,7 +200,7 @@ class GAN:
             self.scaler_d.load_state_dict(state["scaler_d"])
         for s in self.stabilizers:
             s.load_state_dict(state["stabilizers"][s.name])
-        self.d_updates = step * self.d_steps
+        self.d_updates, self.g_updates = step * self.d_steps, step
 
 
 def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
@@ -203,25 +220,30 @@ def lazy_adam_rescale(lr: float, betas: list[float], every: int) -> tuple[float,
     return lr * c, [b**c for b in betas]
 
 
-def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime) -> GAN:
+def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime, num_classes: int = 0) -> GAN:
     """Networks from `cfg.model` and the stabilisers, objective from `cfg.loss`, optimisers from
-    `spec.optim` (`spec`: the validated config)."""
+    `spec.optim` (`spec`: the validated config); `num_classes` > 0 for a conditional model."""
     stabilizers = build_stabilizers(cfg.stabilizers)
-    G, D = build_networks(cfg.model, stabilizers, data_shape)
+    G, D = build_networks(cfg.model, stabilizers, data_shape, num_classes)
     G, D = rt.place(G), rt.place(D)
     optim, impl = spec.optim, rt.optimizer_options()
-    lr_d, betas_d = optim.lr_d, optim.betas
-    lazy = [s.every for s in stabilizers if s.every > 1]
-    if lazy and optim.name == "adam":
-        lr_d, betas_d = lazy_adam_rescale(lr_d, betas_d, lazy[0])
+
+    def settings(lr: float, lazy: list[int]) -> tuple[float, list[float]]:
+        if lazy and optim.name == "adam":  # a lazy regulariser's own steps: StyleGAN2's rescaling
+            return lazy_adam_rescale(lr, optim.betas, max(lazy))
+        return lr, optim.betas
+
+    lr_g, betas_g = settings(optim.lr_g, [s.g_every for s in stabilizers if s.g_every > 1])
+    lr_d, betas_d = settings(optim.lr_d, [s.every for s in stabilizers if s.every > 1])
     return GAN(
         G=G,
         D=D,
         loss=build(cfg.loss, "loss"),
-        opt_g=make_optimizer(optim, G.parameters(), optim.lr_g, **impl),
+        opt_g=make_optimizer(optim, G.parameters(), lr_g, betas_g, **impl),
         opt_d=make_optimizer(optim, D.parameters(), lr_d, betas_d, **impl),
         rt=rt,
         batch_size=spec.batch_size,
         d_steps=optim.d_steps,
         stabilizers=stabilizers,
+        num_classes=num_classes,
     )

@@ -6,10 +6,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from gan_cli.registry import build
 from gan_cli.stabilizers.base import Stabilizer
+
+
+def generate(G: nn.Module, z: Tensor, c: Tensor | None = None, **options) -> Tensor:
+    """G's samples of latents z (and labels c, for a conditional G)."""
+    return G(z, **options) if c is None else G(z, c, **options)
+
+
+def grid_labels(num_classes: int, n: int, device: torch.device) -> tuple[Tensor | None, int | None]:
+    """Labels for a grid of about n samples with one row per class: (labels, images per row);
+    (None, None) for an unconditional model."""
+    if not num_classes:
+        return None, None
+    per_class = max(1, n // num_classes)
+    return torch.arange(num_classes, device=device).repeat_interleave(per_class), per_class
 
 
 def build_stabilizers(nodes: dict[str, Any]) -> list[Stabilizer]:
@@ -22,14 +37,17 @@ def build_stabilizers(nodes: dict[str, Any]) -> list[Stabilizer]:
     return out
 
 
-def build_networks(model: Any, stabilizers: list[Stabilizer],
-                   data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:  # fmt: skip
-    G, D = build(model, "model", data_shape=data_shape)
+def build_networks(model: Any, stabilizers: list[Stabilizer], data_shape: tuple[int, ...],
+                   num_classes: int = 0) -> tuple[nn.Module, nn.Module]:  # fmt: skip
+    """`num_classes` > 0: a conditional model, built with `num_classes` (its builder's
+    keyword); unconditional builders never see it."""
+    labels = {"num_classes": num_classes} if num_classes else {}
+    G, D = build(model, "model", data_shape=data_shape, **labels)
     d_shape = data_shape
     for s in stabilizers:
         d_shape = s.d_data_shape(d_shape)
     if d_shape != data_shape:  # D judges something else than one sample (packing)
-        _, D = build(model, "model", data_shape=d_shape)
+        _, D = build(model, "model", data_shape=d_shape, **labels)
     for s in stabilizers:
         G, D = s.wrap(G, D)
     return G, D

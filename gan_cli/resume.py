@@ -198,9 +198,10 @@ def check_compatible(state: dict, config: dict, data_shape: tuple[int, ...], pat
 
 def _differences(key: str, old, new) -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
-        return [
+        return [  # a key the checkpoint lacks came with a later version: its default then
             d
             for k in sorted(set(old) | set(new))
+            if k in old
             for d in _differences(f"{key}.{k}", old.get(k), new.get(k))
         ]
     return [] if old == new or key in FREE else [f"{key}: {old!r} there, {new!r} here"]

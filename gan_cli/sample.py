@@ -18,7 +18,8 @@ from gan_cli import checkpoint
 from gan_cli.config import SampleConfig
 from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
-from gan_cli.networks import build_networks, build_stabilizers
+from gan_cli.metrics.evaluate import class_labels
+from gan_cli.networks import build_networks, build_stabilizers, generate, grid_labels
 from gan_cli.resume import checkpoint_of, run_dir_of
 from gan_cli.samples import image_grid, picture, save_png, scatter
 
@@ -45,7 +46,8 @@ def load_generator(path: str | Path, device: torch.device, ema: bool = True):
         raise CheckpointError(f"{file} has no stored model config; it cannot be sampled alone")
     config = state["config"]
     stabilizers = build_stabilizers(config.get("stabilizers", {}))  # e.g. spectral norm on G
-    G, _ = build_networks(config["model"], stabilizers, tuple(state["data_shape"]))
+    G, _ = build_networks(config["model"], stabilizers, tuple(state["data_shape"]),
+                          state.get("num_classes", 0))  # fmt: skip
     weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
     try:
         G.load_state_dict(weights)
@@ -69,21 +71,56 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / so
 
 
+def labels_for(cfg: SampleConfig, num_classes: int, n: int, grid: bool, device):
+    """(labels, images per row): `class=k` for all; else a grid row per class, or files for
+    every class in turn; (None, None) for an unconditional model."""
+    if cfg.label is not None and not num_classes:
+        raise ConfigError(f"class={cfg.label}: this checkpoint's model is not conditional")
+    if cfg.label is not None and not 0 <= cfg.label < num_classes:
+        raise ConfigError(f"class={cfg.label}: must be in 0..{num_classes - 1}")
+    if not num_classes:
+        return None, None
+    if cfg.label is not None or cfg.interpolate:
+        return torch.full((n,), cfg.label or 0, device=device), None
+    if grid:
+        return grid_labels(num_classes, n, device)
+    return class_labels(n, num_classes).to(device), None
+
+
+def interpolation(G: nn.Module, cfg: SampleConfig, c: Tensor | None, device) -> Tensor:
+    """A row of n samples from seed a's latent to seed b's: linear in w for a model with a
+    mapping network (StyleGAN2), spherical in z otherwise."""
+    a, b = (latents(G, 1, s, device) for s in cfg.interpolate)
+    t = torch.linspace(0, 1, cfg.n, device=device)
+    if hasattr(G, "synthesis"):
+        wa, wb = (G.ws(z, None if c is None else c[:1], cfg.truncation) for z in (a, b))
+        return G.synthesis(torch.lerp(wa, wb, t[:, None, None]))
+    return generate(G, slerp(a[0], b[0], t), c)
+
+
 @torch.no_grad()
 def sample(_: DictConfig, cfg: SampleConfig) -> None:
     device = pick_device(cfg.device)
     G, state = load_generator(cfg.ckpt, device, cfg.ema)
+    if cfg.truncation != 1 and not hasattr(G, "mapping"):
+        raise ConfigError(f"truncation={cfg.truncation}: needs a generator with a mapping "
+                          "network (model=stylegan2)")  # fmt: skip
     out = Path(cfg.out).expanduser()
+    grid = out.suffix.lower() in IMAGE_SUFFIXES or bool(cfg.interpolate)
+    c, per_row = labels_for(cfg, state.get("num_classes", 0), cfg.n, grid, device)
+    options = {"truncation": cfg.truncation} if cfg.truncation != 1 else {}
     if cfg.interpolate:
-        a, b = (latents(G, 1, s, device)[0] for s in cfg.interpolate)
-        z = slerp(a, b, torch.linspace(0, 1, cfg.n, device=device))
+        x = interpolation(G, cfg, c, device).float().cpu()
     else:
-        z = latents(G, cfg.n, cfg.seed, device)
-    x = torch.cat([G(part).float().cpu() for part in z.split(500)])
+        z = latents(G, len(c) if c is not None else cfg.n, cfg.seed, device)
+        parts = [generate(G, part, None if c is None else c[i : i + 500], **options)
+                 for i, part in zip(range(0, len(z), 500), z.split(500), strict=True)]  # fmt: skip
+        x = torch.cat([p.float().cpu() for p in parts])
     is_image = x.dim() == 4
-    if out.suffix.lower() in IMAGE_SUFFIXES or cfg.interpolate:
+    if grid:
         out.parent.mkdir(parents=True, exist_ok=True)
-        grid = image_grid(x, nrow=cfg.n) if cfg.interpolate and is_image else picture(x)
+        grid = image_grid(x, nrow=cfg.n) if cfg.interpolate and is_image else picture(
+            x, nrow=per_row)  # fmt: skip
         save_png(grid, str(out))
         log.info("wrote %s: %d samples from %s (step %s)", out, cfg.n, G.checkpoint_path,
                  state.get("step"))  # fmt: skip

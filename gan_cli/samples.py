@@ -47,6 +47,6 @@ def save_png(image: Tensor, path) -> None:
     Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(path)
 
 
-def picture(samples: Tensor, reference: Tensor | None = None) -> Tensor:
-    """A grid for images, a scatter plot for points."""
-    return image_grid(samples) if samples.dim() == 4 else scatter(samples, reference)
+def picture(samples: Tensor, reference: Tensor | None = None, nrow: int | None = None) -> Tensor:
+    """A grid for images (`nrow` images per row), a scatter plot for points."""
+    return image_grid(samples, nrow) if samples.dim() == 4 else scatter(samples, reference)

@@ -23,10 +23,11 @@ from gan_cli import STARTED, checkpoint
 from gan_cli.config import TrainConfig, metrics_kind
 from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream
-from gan_cli.errors import CheckpointError, GanError, Interrupted
+from gan_cli.errors import CheckpointError, DataError, GanError, Interrupted
 from gan_cli.gan import GAN, build_gan
 from gan_cli.metrics.evaluate import Evaluator, better
 from gan_cli.metrics.protocol import DEFAULT_BEST
+from gan_cli.networks import generate, grid_labels
 from gan_cli.provenance import provenance
 from gan_cli.resume import NEVER_REPLAYED, check_compatible, checkpoint_of, override_key
 from gan_cli.run_writer import RunWriter, flatten
@@ -59,12 +60,16 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
 
     # ---- data, networks, objective, optimisers
     source = load_dataset(cfg.dataset)
-    batches = BatchStream(source, spec.batch_size, spec.seed, rt.device, rt.channels_last)
-    gan = build_gan(cfg, spec, source.shape, rt)
-    evaluator = make_evaluator(spec, config["dataset"], source, rt.device)  # None: eval off
+    num_classes = classes_of(spec, source)  # > 0: a conditional model, fed the data's labels
+    batches = BatchStream(source, spec.batch_size, spec.seed, rt.device, rt.channels_last,
+                          labels=num_classes > 0)  # fmt: skip
+    gan = build_gan(cfg, spec, source.shape, rt, num_classes)
+    evaluator = make_evaluator(spec, config["dataset"], source, rt.device, num_classes)
     best = {"metric": best_metric(spec), "value": None, "step": None}
     noise = torch.Generator().manual_seed(spec.seed)
-    n_fixed = spec.grid_size if source.is_image else POINTS_SHOWN
+    fixed_c, per_row = grid_labels(num_classes, spec.grid_size, rt.device)  # a row per class
+    n_fixed = len(fixed_c) if fixed_c is not None else spec.grid_size
+    n_fixed = n_fixed if source.is_image else POINTS_SHOWN
     fixed_z = torch.randn(n_fixed, gan.G.latent_dim, generator=noise).to(rt.device)
     reference = None if source.is_image else source.data[:2000]  # drawn under 2-D samples
 
@@ -120,6 +125,7 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
             "overrides": overrides,  # what `gan train resume=` replays
             "best": best,
             "metrics_kind": metrics_kind(spec.dataset),  # how `gan eval` measures it
+            "num_classes": num_classes,  # > 0: conditional; `gan sample` rebuilds G with it
             "wall_s": writer.wall_s,  # seconds of training so far, start-ups included
             "provenance": provenance(rt.device),
         }
@@ -155,8 +161,8 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
             if step % spec.sample_every == 0 or last:
                 G = gan.sampler.eval()  # batch norm from running statistics, as `gan sample`
                 with torch.no_grad(), rt.autocast():
-                    samples = G(fixed_z)
-                writer.picture(step, "samples", picture(samples, reference))
+                    samples = generate(G, fixed_z, fixed_c)
+                writer.picture(step, "samples", picture(samples, reference, per_row))
             if evaluator and (step % spec.eval.every == 0 or last):
                 scores = evaluator(gan.sampler)  # fp32, as `gan eval`
                 writer.scalars(step, {f"Metrics/{k}": v for k, v in scores.items()})
@@ -192,7 +198,19 @@ def best_metric(spec: TrainConfig) -> str:
     return DEFAULT_BEST[kind] if spec.eval.best == "auto" else spec.eval.best
 
 
-def make_evaluator(spec: TrainConfig, dataset: dict, source, device) -> Evaluator | None:
+def classes_of(spec: TrainConfig, source) -> int:
+    """The number of classes a conditional model is built for (0 for an unconditional one)."""
+    if not getattr(spec.model, "conditional", False):
+        return 0
+    if not source.num_classes:
+        raise DataError(f"model.conditional=true needs class labels; data set {source.name} "
+                        "has none (labelled: digits, mnist, fashion_mnist, cifar10, folder "
+                        "with one subfolder per class)")  # fmt: skip
+    return source.num_classes
+
+
+def make_evaluator(spec: TrainConfig, dataset: dict, source, device,
+                   num_classes: int = 0) -> Evaluator | None:  # fmt: skip
     if not spec.eval.every:
         return None
     kind = metrics_kind(spec.dataset)
@@ -202,7 +220,7 @@ def make_evaluator(spec: TrainConfig, dataset: dict, source, device) -> Evaluato
             cache_dir=Path(spec.eval.cache_dir).expanduser(),
             reference_n=spec.eval.reference_samples,
             inception_weights=spec.eval.inception_weights, download=spec.eval.download,
-            samples_key="eval.samples",
+            samples_key="eval.samples", num_classes=num_classes,
         )  # fmt: skip
 
 

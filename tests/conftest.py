@@ -25,6 +25,14 @@ GAN = str(Path(sys.executable).with_name("gan"))  # the console script pip insta
 _TINY = {
     "dcgan": ["model.g_width=8", "model.d_width=8", "model.latent_dim=16"],
     "mlp": ["model.hidden=32", "model.latent_dim=8"],
+    "resnet": ["model.g_width=8", "model.d_width=8", "model.latent_dim=16"],
+    "stylegan2": [
+        "model.latent_dim=16",
+        "model.w_dim=16",
+        "model.mapping_depth=2",
+        "model.channel_base=256",
+        "model.channel_max=16",
+    ],
 }
 
 

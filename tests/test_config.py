@@ -92,12 +92,11 @@ def test_every_experiment_preset_composes_and_validates(preset):
 
 @pytest.mark.parametrize("stabilizer", choices("stabilizers"))
 def test_every_stabilizer_composes_with_its_schema(stabilizer):
-    data = "grid25" if stabilizer == "diffaugment" else "digits"
-    cfg = compose_train(f"stabilizers=[{stabilizer}]", "model.d_norm=layer")
+    model = ["model=stylegan2"] if stabilizer == "path_length" else ["model.d_norm=layer"]
+    cfg = compose_train(f"stabilizers=[{stabilizer}]", *model)
     assert cfg.stabilizers[stabilizer]._target_.startswith("gan_cli.stabilizers.")
-    _, spec = spec_of(f"stabilizers=[{stabilizer}]", "model.d_norm=layer")
+    _, spec = spec_of(f"stabilizers=[{stabilizer}]", *model)
     assert type(spec.stabilizers[stabilizer]).__name__.endswith("Config")
-    assert data  # 2-D data is refused for image-only stabilisers: test_stabilizers.py
 
 
 def test_separate_learning_rates():
@@ -206,3 +205,16 @@ def test_group_choices_on_the_command_line_are_names_not_paths():
         with pytest.raises(ConfigError, match="names an option, not a path"):
             check_group_choices([bad])
     check_group_choices(["model=mlp", "stabilizers=[ema,r1]", "steps=3", "dataset.path=/x/y"])
+
+
+def test_zoo_settings_that_do_not_go_together_are_refused():
+    with pytest.raises(ConfigError, match=r"packing\] packs samples of different classes"):
+        spec_of("model.conditional=true", "stabilizers=[packing]")
+    with pytest.raises(ConfigError, match="^model.attention=12: must be 0 or one of 8, 16, 32"):
+        spec_of("model=resnet", "model.attention=12")
+    with pytest.raises(ConfigError, match="^dataset.resolution=48: model=stylegan2 builds 16"):
+        spec_of("model=stylegan2", "dataset.resolution=48")
+    with pytest.raises(ConfigError, match=r"^stabilizers.r1: settings for a stabiliser that is "):
+        spec_of("experiment=stylegan2_digits", "stabilizers=[ema]")
+    _, spec = spec_of("experiment=stylegan2_digits", "stabilizers=[ema]", "~stabilizers.r1")
+    assert list(spec.stabilizers) == ["ema"]

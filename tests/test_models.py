@@ -110,18 +110,18 @@ def test_each_critic_step_gets_a_new_real_batch_and_new_noise():
     reals, fakes, noises = [], [], []
     d_step, g_step, noise = gan.d_step, gan.g_step, gan.noise
 
-    def spy_d(real, keep_graph):
+    def spy_d(real, keep_graph, c=None):
         reals.append(real)
-        fakes.append(d_step(real, keep_graph))
+        fakes.append(d_step(real, keep_graph, c))
         return fakes[-1]
 
     def spy_noise(n):
         noises.append(noise(n))
         return noises[-1]
 
-    def spy_g(fake, real):
+    def spy_g(fake, real, c=None):
         assert fake is fakes[-1] and real is reals[-1] and fake.requires_grad
-        return g_step(fake, real)
+        return g_step(fake, real, c)
 
     gan.d_step, gan.g_step, gan.noise = spy_d, spy_g, spy_noise
     gan.step(batches)

@@ -62,10 +62,11 @@ def test_r1_and_r2_match_a_critic_with_a_known_input_gradient():
 
 def test_spectral_norm_brings_every_layers_largest_singular_value_to_one():
     cfg, _ = spec_of("model.g_width=16", "model.d_width=16")
+    torch.manual_seed(0)
     G, D = build_networks(cfg.model, [SpectralNorm(generator=True)], (3, 32, 32))
     x = torch.randn(8, 3, 32, 32)
     with torch.no_grad():
-        for _ in range(30):  # power iterations run at each training forward pass
+        for _ in range(200):  # power iterations run at each training forward pass
             D(x), G(torch.randn(8, G.latent_dim))
     layers = [m for net in (G, D) for m in net.modules()
               if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]  # fmt: skip
@@ -215,7 +216,7 @@ def test_lazy_regularisation_runs_every_k_d_steps_weighted_by_k_with_adam_rescal
     for _ in range(8):
         gan.step(batches)
     assert calls == [4, 8]  # after the 4th and 8th D update, in their own step
-    assert gan.penalties == [] and gan.lazy == [r1]
+    assert gan.d_every == 4 and gan.g_every == 1
     group = gan.opt_d.param_groups[0]
     assert group["lr"] == pytest.approx(spec.optim.lr_d * 4 / 5)
     assert group["betas"] == pytest.approx((0.0, 0.99 ** (4 / 5)))
@@ -245,6 +246,8 @@ SETTINGS = {  # name: (overrides, data shape)
     "mlp-2d": (["model=mlp", "dataset=grid25"], (2,)),
     "dcgan-bn": (["model=dcgan", "dataset=digits"], (1, 32, 32)),
     "dcgan-layer": (["model=dcgan", "dataset=digits", "model.d_norm=layer"], (1, 32, 32)),
+    "resnet": (["model=resnet", "dataset=digits"], (1, 32, 32)),
+    "stylegan2": (["model=stylegan2", "dataset=digits"], (1, 32, 32)),
 }
 
 
@@ -256,11 +259,23 @@ def refusal(setting: str, loss: str, stabilizer: str) -> str | None:
         return "stabilizers=[diffaugment] works on images"
     if setting == "dcgan-bn" and stabilizer in PENALTIES:
         return f"model.d_norm=batch: stabilizers=[{stabilizer}]"
+    if setting != "stylegan2" and stabilizer == "path_length":
+        return "stabilizers=[path_length] needs a generator with a mapping network"
     return None
 
 
+def case_wanted(setting: str, loss: str, stabilizer: str) -> bool:
+    """Every pair on the MLP and the batch-norm DCGAN; on the other models every stabiliser
+    with one loss and every loss with the stabilisers that matter most there."""
+    if setting in ("mlp-2d", "dcgan-bn"):
+        return True
+    if setting == "dcgan-layer":
+        return stabilizer in PENALTIES
+    return loss == "non_saturating" or stabilizer in {"r1", "path_length", "spectral_norm"}
+
+
 CASES = [(setting, loss, stab) for setting in SETTINGS for loss in LOSSES for stab in STABILIZERS
-         if setting != "dcgan-layer" or stab in PENALTIES]  # fmt: skip
+         if case_wanted(setting, loss, stab)]  # fmt: skip
 
 
 @pytest.mark.parametrize(("setting", "loss", "stabilizer"), CASES,

@@ -67,6 +67,12 @@ def validate(cfg: DictConfig, choices: dict[str, str] | None = None) -> TrainCon
     nodes: list[tuple[str, Any]] = [(f.name, getattr(root, f.name)) for f in fields(root)]
     stabilizers = getattr(root, "stabilizers", {})  # `gan train` only
     nodes += [(f"stabilizers.{name}", node) for name, node in stabilizers.items()]
+    for name, node in stabilizers.items():
+        if not isinstance(node, Checked):  # settings without a stabiliser (a preset's, say)
+            raise ConfigError(
+                f"stabilizers.{name}: settings for a stabiliser that is not in the list; add it "
+                f"(stabilizers=[...,{name}]) or drop its settings with ~stabilizers.{name}"
+            )
     for key, node in nodes:
         if isinstance(node, Checked):
             node._key = key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from omegaconf import MISSING
 
@@ -24,33 +24,90 @@ class ModelConfig(Checked):
     _target_: str = MISSING  # a registered model builder: (data_shape, **cfg) -> (G, D)
     latent_dim: int = 100  # size of the noise vector z
 
+    MAPPING: ClassVar[bool] = False  # a mapping network z -> w (truncation, path length)
+
     def check(self, root: Any) -> None:
         self.require_positive("latent_dim")
 
 
-@schema("model", "dcgan")
 @dataclass
-class DCGANConfig(ModelConfig):
-    g_width: int = 64  # channels of G's last hidden layer ("ngf"); doubles per layer going up
-    d_width: int = 64  # channels of D's first layer ("ndf")
-    d_norm: Norm = Norm.batch  # normalisation in D's hidden layers (never on D's first layer)
+class ImageModelConfig(ModelConfig):
+    """A convolutional model: square images of the listed resolutions; any model of these can
+    be class-conditional."""
 
-    RESOLUTIONS = (16, 32, 64)
+    conditional: bool = False  # labels from the data to G and D (projection discriminator)
+
+    RESOLUTIONS: ClassVar[tuple[int, ...]] = ()
 
     def check(self, root: Any) -> None:
         super().check(root)
-        self.require_positive("g_width", "d_width")
+        name = choice(root, "model")
         data = root.dataset
         if not isinstance(data, ImageDatasetConfig):
             raise ConfigError(
-                f"model=dcgan needs an image data set; dataset={choice(root, 'dataset')} "
+                f"model={name} needs an image data set; dataset={choice(root, 'dataset')} "
                 "gives 2-D points (use model=mlp)"
             )
         if data.resolution not in self.RESOLUTIONS:
             raise ConfigError(
-                f"dataset.resolution={data.resolution}: model=dcgan builds "
+                f"dataset.resolution={data.resolution}: model={name} builds "
                 f"{', '.join(map(str, self.RESOLUTIONS))} only"
             )
+        if self.conditional and "packing" in root.stabilizers:
+            raise ConfigError("stabilizers=[packing] packs samples of different classes; it "
+                              "cannot be combined with model.conditional=true")  # fmt: skip
+
+
+@schema("model", "dcgan")
+@dataclass
+class DCGANConfig(ImageModelConfig):
+    g_width: int = 64  # channels of G's last hidden layer ("ngf"); doubles per layer going up
+    d_width: int = 64  # channels of D's first layer ("ndf")
+    d_norm: Norm = Norm.batch  # normalisation in D's hidden layers (never on D's first layer)
+
+    RESOLUTIONS: ClassVar[tuple[int, ...]] = (16, 32, 64)
+
+    def check(self, root: Any) -> None:
+        super().check(root)
+        self.require_positive("g_width", "d_width")
+
+
+@schema("model", "resnet")
+@dataclass
+class ResNetConfig(ImageModelConfig):
+    latent_dim: int = 128
+    g_width: int = 64  # channels of every G block (SNGAN, CIFAR-10: 256)
+    d_width: int = 64  # channels of every D block (SNGAN, CIFAR-10: 128)
+    attention: int = 0  # resolution of a self-attention block in G and D (SAGAN); 0: none
+
+    RESOLUTIONS: ClassVar[tuple[int, ...]] = (16, 32, 48, 64, 128)
+
+    def check(self, root: Any) -> None:
+        super().check(root)
+        self.require_positive("g_width", "d_width")
+        res = root.dataset.resolution
+        sizes = {res // 2**i for i in range(6) if res // 2**i >= 8}
+        ok = self.attention == 0 or self.attention in sizes
+        self.require("attention", ok, f"0 or one of {', '.join(map(str, sorted(sizes)))}")
+
+
+@schema("model", "stylegan2")
+@dataclass
+class StyleGAN2Config(ImageModelConfig):
+    latent_dim: int = 512
+    w_dim: int = 512  # size of w, the style vector
+    mapping_depth: int = 8  # layers of the mapping network (lr multiplier 0.01)
+    channel_base: int = 16384  # channels at resolution r: min(channel_base / r, channel_max)
+    channel_max: int = 512
+    style_mixing: float = 0.9  # probability of mixing two w's during training (paper: 0.9)
+
+    MAPPING: ClassVar[bool] = True
+    RESOLUTIONS: ClassVar[tuple[int, ...]] = (16, 32, 64, 128, 256)
+
+    def check(self, root: Any) -> None:
+        super().check(root)
+        self.require_positive("w_dim", "mapping_depth", "channel_base", "channel_max")
+        self.require("style_mixing", 0 <= self.style_mixing <= 1, "in [0, 1]")
 
 
 @schema("model", "mlp")

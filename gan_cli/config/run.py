@@ -118,9 +118,11 @@ class SampleConfig(Checked):
     interpolate: list[int] | None = None
     device: DeviceType = DeviceType.auto
     trust: list[str] = field(default_factory=list)
+    label: int | None = None  # `class=k` on the command line: samples of class k
+    truncation: float = 1.0  # < 1: the truncation trick towards the mean w (StyleGAN2)
 
     def check(self, root: Any) -> None:
-        self.require_positive("n")
+        self.require_positive("n", "truncation")
         ok = self.interpolate is None or len(self.interpolate) == 2
         self.require("interpolate", ok, "two seeds, e.g. [3,7]")
 

@@ -143,6 +143,23 @@ class EMAConfig(StabilizerConfig):
             self.require_positive("rampup")
 
 
+@schema("stabilizers", "path_length")
+@dataclass
+class PathLengthConfig(StabilizerConfig):
+    weight: float = 2.0  # StyleGAN2's w_pl
+    every: int = 4  # lazy: every k-th G step, weighted by k
+    decay: float = 0.01  # of the running mean path length
+    batch_shrink: int = 2  # the penalty's batch is this many times smaller
+
+    def check(self, root: Any) -> None:
+        self.require_positive("weight", "every", "decay", "batch_shrink")
+        if not getattr(root.model, "MAPPING", False):
+            raise ConfigError(
+                f"stabilizers=[{self.name}] needs a generator with a mapping network "
+                "(model=stylegan2)"
+            )
+
+
 @schema("stabilizers", "packing")
 @dataclass
 class PackingConfig(StabilizerConfig):
@@ -158,7 +175,7 @@ class PackingConfig(StabilizerConfig):
 
 def check_lazy_intervals(stabilizers: dict[str, Any]) -> None:
     """Lazy D regularisers share one regularisation step, so they must share its interval."""
-    lazy = {n: s.every for n, s in stabilizers.items() if getattr(s, "every", 1) > 1}
+    lazy = {n: s.every for n, s in stabilizers.items() if isinstance(s, R1Config) and s.every > 1}
     if len(set(lazy.values())) > 1:
         shown = ", ".join(f"stabilizers.{n}.every={k}" for n, k in lazy.items())
         raise ConfigError(f"{shown}: lazy regularisers must share one interval")

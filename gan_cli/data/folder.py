@@ -1,4 +1,8 @@
-"""Any folder of images (e.g. CelebA), decoded by DataLoader workers batch by batch."""
+"""Any folder of images (e.g. CelebA), decoded by DataLoader workers batch by batch.
+
+Images directly inside class subfolders (torchvision's ImageFolder convention: root/cat/1.jpg,
+root/dog/2.jpg) carry their subfolder as a class label, for conditional models; the classes are
+the subfolders' names, sorted."""
 
 from __future__ import annotations
 
@@ -41,32 +45,57 @@ def _collate(items: list[Tensor | str]) -> Tensor | str:
     return bad if bad is not None else torch.stack(items)  # type: ignore[arg-type]
 
 
+def class_labels(root: Path, files: list[Path]) -> tuple[list[str], Tensor] | None:
+    """(class names, a label per file) when every image sits in a subfolder of `root` and
+    there are at least two; None otherwise."""
+    if any(f.parent.parent != root for f in files):
+        return None
+    names = sorted({f.parent.name for f in files})
+    if len(names) < 2:
+        return None
+    index = {name: i for i, name in enumerate(names)}
+    return names, torch.tensor([index[f.parent.name] for f in files])
+
+
 class FolderSource:
-    def __init__(self, files: list[Path], resolution: int, channels: int, workers: int):
-        self.name = f"folder:{files[0].parent}"
+    def __init__(self, root: Path, files: list[Path], resolution: int, channels: int,
+                 workers: int):  # fmt: skip
+        self.name = f"folder:{root}"
         self.images = _Images(files, resolution, channels)
         self.shape = (channels, resolution, resolution)
         self.is_image, self.meta, self.workers = True, {}, workers
+        found = class_labels(root, files)
+        if found:
+            self.meta = {"classes": found[0], "labels": found[1]}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.meta.get("classes", ()))
 
     def __len__(self) -> int:
         return len(self.images)
 
     def batches(
-        self, order: Tensor, batch_size: int, device: torch.device, channels_last: bool = False
-    ) -> Iterator[Tensor]:
+        self, order: Tensor, batch_size: int, device: torch.device, channels_last: bool = False,
+        labels: bool = False,
+    ) -> Iterator[Tensor | tuple[Tensor, Tensor]]:  # fmt: skip
         fmt = torch.channels_last if channels_last else torch.contiguous_format
+        chunks = order.split(batch_size)
         loader = DataLoader(
             self.images,
-            batch_sampler=[chunk.tolist() for chunk in order.split(batch_size)],
+            batch_sampler=[chunk.tolist() for chunk in chunks],
             num_workers=self.workers,
             collate_fn=_collate,
             pin_memory=device.type == "cuda",
             generator=torch.Generator().manual_seed(0),  # worker seeds; keeps the global RNG
         )
-        for batch in loader:
+        for batch, chunk in zip(loader, chunks, strict=True):  # the loader keeps the order
             if isinstance(batch, str):
                 raise DataError(batch)
-            yield to_unit_range(batch.to(device, non_blocking=True)).contiguous(memory_format=fmt)
+            images = to_unit_range(batch.to(device, non_blocking=True)).contiguous(
+                memory_format=fmt
+            )
+            yield (images, self.meta["labels"][chunk].to(device)) if labels else images
 
 
 @register("dataset")
@@ -84,4 +113,4 @@ def load(path: str, resolution: int = 64, channels: int = 3, workers: int = 2) -
         raise DataError(
             f"dataset.path={path}: no images ({', '.join(sorted(EXTENSIONS))}) in it or below"
         )
-    return FolderSource(files, resolution, channels, workers)
+    return FolderSource(root, files, resolution, channels, workers)

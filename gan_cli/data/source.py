@@ -5,7 +5,9 @@ A source is either
   points N x D), moved to the training device once; batches are gathered there; or
 - a `FolderSource`: image files decoded by DataLoader workers (for data too big for memory).
 Both hand out batches in an order fixed by (seed, epoch), so a stream can be resumed exactly
-from its `state_dict()`. Images leave a source as floats in [-1, 1], the range of G's Tanh.
+from its `state_dict()`. Images leave a source as floats in [-1, 1], the range of G's Tanh;
+with `labels=True` each batch comes with its class labels, `(images, labels)`, for conditional
+models (a source knows its `num_classes`; 0 when it has no labels).
 """
 
 from __future__ import annotations
@@ -44,12 +46,18 @@ class TensorSource:
     def is_image(self) -> bool:
         return self.data.dim() == 4
 
+    @property
+    def num_classes(self) -> int:
+        labels = self.meta.get("labels")
+        return int(labels.max()) + 1 if labels is not None and len(labels) else 0
+
     def __len__(self) -> int:
         return self.data.shape[0]
 
     def batches(
-        self, order: Tensor, batch_size: int, device: torch.device, channels_last: bool = False
-    ) -> Iterator[Tensor]:
+        self, order: Tensor, batch_size: int, device: torch.device, channels_last: bool = False,
+        labels: bool = False,
+    ) -> Iterator[Tensor | tuple[Tensor, Tensor]]:  # fmt: skip
         nhwc = channels_last and self.is_image
         if self.data.device != device or (
             nhwc and not self.data.is_contiguous(memory_format=torch.channels_last)
@@ -58,9 +66,11 @@ class TensorSource:
             if nhwc:
                 self.data = self.data.contiguous(memory_format=torch.channels_last)
         order = order.to(device)
+        classes = self.meta["labels"].to(device) if labels else None
         for i in range(0, len(order), batch_size):
-            batch = self.data[order[i : i + batch_size]]
-            yield to_unit_range(batch) if self.is_image else batch
+            idx = order[i : i + batch_size]
+            batch = to_unit_range(self.data[idx]) if self.is_image else self.data[idx]
+            yield (batch, classes[idx]) if labels else batch
 
 
 class BatchStream:
@@ -68,15 +78,16 @@ class BatchStream:
     of an epoch is dropped. `state_dict()` / `load_state_dict()` resume mid-epoch exactly."""
 
     def __init__(
-        self, source, batch_size: int, seed: int, device: torch.device, channels_last=False
-    ):
+        self, source, batch_size: int, seed: int, device: torch.device, channels_last=False,
+        labels: bool = False,
+    ):  # fmt: skip
         if len(source) < batch_size:
             raise DataError(
                 f"data set {source.name} has {len(source)} samples, fewer than "
                 f"batch_size={batch_size}"
             )
         self.source, self.batch_size, self.seed, self.device = source, batch_size, seed, device
-        self.channels_last = channels_last
+        self.channels_last, self.labels = channels_last, labels
         self.epoch = 0
         self.taken = 0  # batches handed out in the current epoch
         self._it: Iterator[Tensor] | None = None
@@ -97,7 +108,7 @@ class BatchStream:
                     self.epoch, self.taken = self.epoch + 1, 0
                     order = self._order()
                 self._it = self.source.batches(
-                    order, self.batch_size, self.device, self.channels_last
+                    order, self.batch_size, self.device, self.channels_last, self.labels
                 )
             batch = next(self._it, None)
             if batch is not None:

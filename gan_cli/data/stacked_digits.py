@@ -20,6 +20,7 @@ from gan_cli.registry import register
 
 class StackedDigits:
     is_image = True
+    num_classes = 0  # 1,000 modes, but no labels a conditional model could be given
 
     def __init__(self, size: int, resolution: int, seed: int):
         raw, labels = load_raw()
@@ -34,7 +35,7 @@ class StackedDigits:
         return len(self.triples)
 
     def batches(self, order: Tensor, batch_size: int, device: torch.device,
-                channels_last: bool = False) -> Iterator[Tensor]:  # fmt: skip
+                channels_last: bool = False, labels: bool = False) -> Iterator[Tensor]:  # fmt: skip
         if self.digits.device != device:
             self.digits, self.triples = self.digits.to(device), self.triples.to(device)
         fmt = torch.channels_last if channels_last else torch.contiguous_format

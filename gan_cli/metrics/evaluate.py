@@ -45,10 +45,11 @@ from gan_cli.metrics.protocol import (
     default_samples,
 )
 from gan_cli.metrics.scores import inception_score, precision_recall
+from gan_cli.networks import generate as call_G
 from gan_cli.provenance import provenance
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: reference labels kept, for intra-class FID
 
 
 def better(metric: str, new: float, old: float | None) -> bool:
@@ -57,28 +58,40 @@ def better(metric: str, new: float, old: float | None) -> bool:
     return new < old if metric in LOWER_IS_BETTER else new > old
 
 
+def class_labels(n: int, num_classes: int) -> Tensor | None:
+    """The classes a conditional G is asked for: uniform, sample i gets class i mod K."""
+    return torch.arange(n) % num_classes if num_classes else None
+
+
 @torch.no_grad()
-def generate(G: nn.Module, n: int, seed: int, device: torch.device, batch: int = 500) -> Tensor:
+def generate(G: nn.Module, n: int, seed: int, device: torch.device, num_classes: int = 0,
+             batch: int = 500) -> Tensor:  # fmt: skip
     """n samples from G in eval mode and fp32, from its own seeded noise (the training RNG is
-    untouched); images come back quantised to uint8 levels, as a saved PNG would hold them."""
+    untouched); images come back quantised to uint8 levels, as a saved PNG would hold them.
+    A conditional G (`num_classes`) is asked for `class_labels(n, num_classes)`."""
     gen = torch.Generator().manual_seed(seed)  # on the CPU: the same latents on any device
+    labels = class_labels(n, num_classes)
     was_training = G.training
     G.eval()
     out = []
     for start in range(0, n, batch):
         z = torch.randn(min(batch, n - start), G.latent_dim, generator=gen).to(device)
+        c = None if labels is None else labels[start : start + len(z)].to(device)
         with torch.autocast(device.type, enabled=False):
-            x = G(z).float()
+            x = call_G(G, z, c).float()
         out.append(to_unit_range(to_uint8(x)).cpu() if x.dim() == 4 else x.cpu())
     G.train(was_training)
     return torch.cat(out)
 
 
-def real_samples(source, n: int, seed: int, device: torch.device) -> Tensor:
-    """n samples of the data set (all of it when smaller), in a seeded order, on the CPU.
-    `device`: where the source keeps its data (the training device)."""
+def real_samples(source, n: int, seed: int, device: torch.device) -> tuple[Tensor, Tensor | None]:
+    """n samples of the data set (all of it when smaller), in a seeded order, on the CPU, with
+    their labels when it has them. `device`: where the source keeps its data."""
     order = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))[:n]
-    return torch.cat([b.cpu() for b in source.batches(order, 256, device)])
+    if not getattr(source, "num_classes", 0):
+        return torch.cat([b.cpu() for b in source.batches(order, 256, device)]), None
+    parts = list(source.batches(order, 256, device, labels=True))
+    return torch.cat([x.cpu() for x, _ in parts]), torch.cat([c.cpu() for _, c in parts])
 
 
 @dataclass
@@ -94,6 +107,7 @@ class Evaluator:
     inception_weights: str | None = None
     download: bool = False
     samples_key: str = "samples"  # the config key `samples` came from, for error messages
+    num_classes: int = 0  # > 0: a conditional G, asked for every class equally often
     extractor: Extractor | None = field(default=None, init=False)
     reference: dict | None = field(default=None, init=False)
 
@@ -128,6 +142,9 @@ class Evaluator:
                       "density_coverage": K_DENSITY_COVERAGE}  # fmt: skip
             p["kid"] = {"subsets": KID_SUBSETS, "subset_size": KID_SUBSET_SIZE, "std": "ddof 0"}
             p["is_splits"] = IS_SPLITS
+        if self.num_classes:
+            p["classes"] = (f"{self.num_classes} classes drawn uniformly: sample i is asked for "
+                            f"class i mod {self.num_classes}")  # fmt: skip
         if self.kind == "stacked":
             p["classifier_sha256"] = digits_net.sha256()
         p["provenance"] = provenance(self.device)
@@ -145,9 +162,11 @@ class Evaluator:
                 return torch.load(path, weights_only=True)
             except Exception:  # a damaged cache file: compute it again
                 log.warning("reference cache %s unreadable; recomputing", path)
-        real = real_samples(self.source, self.reference_n, 0, self.device)
+        real, labels = real_samples(self.source, self.reference_n, 0, self.device)
         features, probs = self.extractor(real)
         ref = {"features": features, "probs": probs, "key": json.dumps(key, sort_keys=True)}
+        if labels is not None:
+            ref["labels"] = labels
         if path:
             from gan_cli.checkpoint import atomic_save
 
@@ -155,9 +174,10 @@ class Evaluator:
         return ref
 
     def __call__(self, G: nn.Module) -> dict[str, float]:
-        return self.score(generate(G, self.samples, self.seed, self.device))
+        fake = generate(G, self.samples, self.seed, self.device, self.num_classes)
+        return self.score(fake, class_labels(len(fake), self.num_classes))
 
-    def score(self, fake: Tensor) -> dict[str, float]:
+    def score(self, fake: Tensor, labels: Tensor | None = None) -> dict[str, float]:
         if self.kind == "modes":
             m = self.source.meta
             return mode_stats(fake, m["centres"], m["sigma"])
@@ -171,4 +191,23 @@ class Evaluator:
                "is_std": is_std, **precision_recall(real, feats)}  # fmt: skip
         if self.kind == "digits":
             out.update(digit_classes(probs))
+        if labels is not None:
+            out.update(conditional_scores(self.kind, feats, probs, labels, self.reference))
         return out
+
+
+def conditional_scores(kind: str, feats: Tensor, probs: Tensor, labels: Tensor,
+                       reference: dict) -> dict[str, float]:  # fmt: skip
+    """For a conditional G: intra-class FID (the mean over classes of each class's FID against
+    that class's real images, Miyato & Koyama 2018) and, where a classifier of the data's own
+    classes exists (digits), the share of samples it assigns to the class asked for."""
+    out = {}
+    if kind == "digits":
+        out["label_accuracy"] = float((probs.argmax(dim=1) == labels).double().mean())
+    real_labels = reference.get("labels")
+    if real_labels is not None:
+        classes = labels.unique()
+        per_class = [fid(reference["features"][real_labels == k], feats[labels == k])
+                     for k in classes.tolist()]  # fmt: skip
+        out["intra_fid"] = float(sum(per_class) / len(per_class))
+    return out

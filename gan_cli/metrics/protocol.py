@@ -28,7 +28,7 @@ METRICS = {  # what each kind reports (evaluate.py)
 }
 CHEAP_KINDS = ("digits", "stacked", "modes")  # evaluated during training by default
 DEFAULT_BEST = {"digits": "fid", "inception": "fid", "stacked": "modes", "modes": "modes"}
-LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "class_kl"}
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "class_kl", "intra_fid"}
 
 
 def default_samples(kind: str) -> int:

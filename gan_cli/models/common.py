@@ -24,6 +24,6 @@ def init_dcgan_weights(m: nn.Module) -> None:
     """N(0, 0.02) for convolutions, N(1, 0.02) for norm scales (Radford et al. 2016)."""
     if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
         nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm):
+    elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm) and m.weight is not None:
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)

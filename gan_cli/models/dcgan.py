@@ -4,7 +4,8 @@ G: z -> 4x4 by a transposed convolution, then doubling the resolution per layer
    (ConvTranspose 4x4 stride 2, BatchNorm, ReLU) with halving widths, Tanh at the end.
 D: the mirror image: strided 4x4 convolutions, LeakyReLU(0.2), a norm on every layer but the
    first, and a last 4x4 convolution to one raw score per image (no sigmoid: the loss owns it).
-Weights are drawn from N(0, 0.02) as in the paper.
+Weights are drawn from N(0, 0.02) as in the paper. Conditional (`num_classes`): G's batch norms
+become class-conditional, D gets a projection on its last 4x4 features (conditional.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 from torch import Tensor, nn
 
 from gan_cli.models.common import d_norm_layer, init_dcgan_weights
+from gan_cli.models.conditional import Projection, g_norm, run_layers
 from gan_cli.registry import register
 
 
@@ -25,32 +27,34 @@ def _layers_up(resolution: int) -> int:
 
 
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int, channels: int, resolution: int, width: int = 64):
+    def __init__(self, latent_dim: int, channels: int, resolution: int, width: int = 64,
+                 num_classes: int = 0):  # fmt: skip
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim, self.num_classes = latent_dim, num_classes
         n = _layers_up(resolution)
         c = width * 2 ** (n - 1)  # widest at 4x4
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(c),
+            g_norm(c, num_classes),
             nn.ReLU(True),
         ]
         for _ in range(n - 1):
             layers += [
                 nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(c // 2),
+                g_norm(c // 2, num_classes),
                 nn.ReLU(True),
             ]
             c //= 2
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        return run_layers(self.net, z.view(z.shape[0], -1, 1, 1), c)
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int, resolution: int, width: int = 64, norm: str = "batch"):
+    def __init__(self, channels: int, resolution: int, width: int = 64, norm: str = "batch",
+                 num_classes: int = 0):  # fmt: skip
         super().__init__()
         n = _layers_up(resolution)
         c = width
@@ -67,9 +71,13 @@ class Discriminator(nn.Module):
             c *= 2
         layers.append(nn.Conv2d(c, 1, 4, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
+        self.projection = Projection(c * 16, num_classes) if num_classes else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).flatten()
+    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        if self.projection is None:
+            return self.net(x).flatten()
+        h = self.net[:-1](x)  # the last 4x4 features; the last conv is a linear map of them
+        return self.net[-1](h).flatten() + self.projection(h, c)
 
 
 @register("model")
@@ -79,12 +87,15 @@ def build(
     g_width: int = 64,
     d_width: int = 64,
     d_norm: str = "batch",
+    conditional: bool = False,
+    num_classes: int = 0,
 ) -> tuple[Generator, Discriminator]:
+    """`conditional` (the config's switch) takes effect with `num_classes` from the data."""
     if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
         raise ValueError(f"DCGAN needs square images (C, H, W), got data of shape {data_shape}")
     channels, resolution = data_shape[0], data_shape[1]
-    G = Generator(latent_dim, channels, resolution, g_width)
-    D = Discriminator(channels, resolution, d_width, d_norm)
+    G = Generator(latent_dim, channels, resolution, g_width, num_classes)
+    D = Discriminator(channels, resolution, d_width, d_norm, num_classes)
     G.apply(init_dcgan_weights)
     D.apply(init_dcgan_weights)
     return G, D

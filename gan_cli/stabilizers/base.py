@@ -6,8 +6,9 @@ Building (networks.py, also when sampling a checkpoint):
 Training (gan.py), through the step's one seam run_G / run_D:
     attach(gan)           once, when the GAN is assembled (EMA makes its copy of G)
     d_input(x)            what D sees, inside run_D, in `d_input_order` (augment, then pack)
-    d_penalty(gan, real, fake)   a term added to D's loss (gradient penalties); with
+    d_penalty(gan, real, fake, c)   a term added to D's loss (gradient penalties); with
                           `every` > 1 it runs lazily, every k-th D update, weighted by k
+    g_penalty(gan, n, c)  a term added to G's loss, with `g_every` likewise (path length)
     observe_real(scores)  D's scores of each real batch (ADA's overfitting heuristic)
     after_d_step(D)       after each D update (weight clipping)
     after_g_step(G)       after each G update (EMA)
@@ -30,6 +31,7 @@ class Stabilizer:
     name = ""  # its key under `stabilizers`, set when built
     d_input_order = 0  # order of d_input among stabilisers (augmentation before packing)
     every = 1  # d_penalty interval in D updates (lazy regularisation when > 1)
+    g_every = 1  # g_penalty interval in G updates
     sampler: nn.Module | None = None
 
     def report(self, name: str, value: Tensor) -> None:
@@ -47,7 +49,11 @@ class Stabilizer:
     def d_input(self, x: Tensor) -> Tensor:
         return x
 
-    def d_penalty(self, gan: Any, real: Tensor, fake: Tensor) -> Tensor | None:
+    def d_penalty(self, gan: Any, real: Tensor, fake: Tensor, c: Tensor | None = None
+                  ) -> Tensor | None:  # fmt: skip
+        return None
+
+    def g_penalty(self, gan: Any, n: int, c: Tensor | None = None) -> Tensor | None:
         return None
 
     def observe_real(self, scores: Tensor) -> None:
@@ -66,12 +72,12 @@ class Stabilizer:
         """Restore what state_dict() returned."""
 
 
-def input_gradient(D, x: Tensor) -> Tensor:
+def input_gradient(D, x: Tensor, c: Tensor | None = None) -> Tensor:
     """The gradient of D's scores w.r.t. its input x, one row per score (a packed D's group of
     samples is one input), kept differentiable for the penalty's own backward pass. In fp32
     outside autocast: the double backward is small and fp16 would need its own loss scaling."""
     x = x.detach().float().requires_grad_(True)
     with torch.autocast(device_type=x.device.type, enabled=False):
-        scores = D(x)
+        scores = D(x) if c is None else D(x, c)
     (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
     return grad.reshape(len(scores), -1)

@@ -14,13 +14,14 @@ from gan_cli.registry import register
 from gan_cli.stabilizers.base import Stabilizer, input_gradient
 
 
-def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-                     target: float = 1.0, group: int = 1) -> Tensor:  # fmt: skip
-    """E[(||grad D(x_hat)||_2 - target)^2]; one mixing weight per D score (`group` samples)."""
+def gradient_penalty(D: Callable[..., Tensor], real: Tensor, fake: Tensor, target: float = 1.0,
+                     group: int = 1, c: Tensor | None = None) -> Tensor:  # fmt: skip
+    """E[(||grad D(x_hat)||_2 - target)^2]; one mixing weight per D score (`group` samples).
+    For a conditional D, real and generated samples share the labels `c`, and so does x_hat."""
     eps = torch.rand(real.shape[0] // group, device=real.device).repeat_interleave(group)
     eps = eps.view(-1, *([1] * (real.dim() - 1)))
     x_hat = eps * real.float() + (1 - eps) * fake.detach().float()
-    return ((input_gradient(D, x_hat).norm(dim=1) - target) ** 2).mean()
+    return ((input_gradient(D, x_hat, c).norm(dim=1) - target) ** 2).mean()
 
 
 @register("stabilizer")
@@ -28,8 +29,8 @@ class GradientPenalty(Stabilizer):
     def __init__(self, weight: float = 10.0, target: float = 1.0):
         self.weight, self.target = weight, target
 
-    def d_penalty(self, gan, real: Tensor, fake: Tensor) -> Tensor:
+    def d_penalty(self, gan, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
         penalty = gradient_penalty(gan.run_D_twice_differentiable, real, fake, self.target,
-                                   gan.samples_per_score)  # fmt: skip
+                                   gan.samples_per_score, c)  # fmt: skip
         self.report("Loss/gp", penalty)
         return self.weight * penalty

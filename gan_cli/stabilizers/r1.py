@@ -17,8 +17,9 @@ class R1(Stabilizer):
     def __init__(self, gamma: float = 10.0, every: int = 1):
         self.gamma, self.every = gamma, every
 
-    def d_penalty(self, gan, real: Tensor, fake: Tensor) -> Tensor:
+    def d_penalty(self, gan, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
         x = real if self.on == "real" else fake
-        penalty = input_gradient(gan.run_D_twice_differentiable, x).square().sum(dim=1).mean()
+        grad = input_gradient(gan.run_D_twice_differentiable, x, c)
+        penalty = grad.square().sum(dim=1).mean()
         self.report(f"Loss/{self.name}", penalty)
         return self.gamma / 2 * penalty
