@@ -1,6 +1,8 @@
-"""Train the digits classifier used by the `digits` feature extractor (gan_cli/metrics).
+"""Train the digits classifier used by the `digits` feature extractor (gan_cli/metrics), or
+(with `b`) the second classifier the stacked-digits metric checks its modes with.
 
-    .venv/bin/python scripts/train_digits_classifier.py
+    .venv/bin/python scripts/train_digits_classifier.py       # digits_classifier.pt
+    .venv/bin/python scripts/train_digits_classifier.py b     # digits_classifier_b.pt
 
 Trains on the fixed 80 % split of scikit-learn's digits (scaled to 32x32, in [-1, 1]) with
 random shifts of up to 3 pixels and light noise, reports held-out accuracy, and writes fp16
@@ -9,13 +11,22 @@ weights to gan_cli/metrics/weights/digits_classifier.pt. About a minute on two C
 
 from __future__ import annotations
 
+import sys
+
 import torch
 import torch.nn.functional as F
 
 from gan_cli.data.digits import load_raw
 from gan_cli.data.images import fit_images
 from gan_cli.data.source import to_unit_range
-from gan_cli.metrics.digits_net import WEIGHTS, DigitsNet, sha256, split_indices
+from gan_cli.metrics.digits_net import (
+    WEIGHTS,
+    WEIGHTS_B,
+    DigitsNet,
+    DigitsNetB,
+    sha256,
+    split_indices,
+)
 
 
 def shifted(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -24,7 +35,47 @@ def shifted(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tens
     return padded[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
 
 
+def rotated_scaled(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Each image rotated by up to 12 degrees and scaled by 0.85-1.15 (classifier b's
+    augmentation, unlike a's shifts)."""
+    n = len(x)
+    angle = (torch.rand(n, generator=gen) * 2 - 1) * 12 * torch.pi / 180
+    scale = 0.85 + 0.3 * torch.rand(n, generator=gen)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, torch.zeros(n)], 1),
+                         torch.stack([sin, cos, torch.zeros(n)], 1)], 1)  # fmt: skip
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, align_corners=False) - 1  # pads with the background
+
+
+def train_b() -> None:
+    torch.manual_seed(1)
+    gen = torch.Generator().manual_seed(1)
+    raw, labels = load_raw()
+    images = to_unit_range(fit_images(raw, 32, 1))
+    net = DigitsNetB()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    for epoch in range(40):
+        net.train()
+        for idx in torch.randperm(len(images), generator=gen).split(32):
+            x = rotated_scaled(images[idx], gen)
+            loss = F.cross_entropy(net(x), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if epoch % 10 == 9:
+            with torch.no_grad():
+                acc = (net.eval()(images).argmax(1) == labels).float().mean().item()
+            print(f"epoch {epoch + 1}: loss {loss.item():.4f}, accuracy {acc:.4f}")
+    torch.save({k: v.half() for k, v in net.state_dict().items()}, WEIGHTS_B)
+    print(f"wrote {WEIGHTS_B} ({WEIGHTS_B.stat().st_size / 1024:.0f} kB), sha256 "
+          f"{sha256(WEIGHTS_B)}")  # fmt: skip
+
+
 def main() -> None:
+    if sys.argv[1:] == ["b"]:
+        train_b()
+        return
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     raw, labels = load_raw()

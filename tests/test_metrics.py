@@ -195,14 +195,32 @@ def test_stacked_digits_metric_counts_modes_of_real_stacked_digits():
     data = StackedDigits(size=3000, resolution=32, seed=3)
     order = torch.arange(len(data))
     images = torch.cat(list(data.batches(order, 500, torch.device("cpu"))))
-    net = digits_net.load()
+    net, net_b = digits_net.load(), digits_net.load(digits_net.WEIGHTS_B)
     true = histogram_stats(data.meta["modes"], 1000)
-    got = stacked_modes(images, net)
+    got = stacked_modes(images, net, net_b)
     assert got["modes"] == true["covered"] and 900 < got["modes"] <= 1000
     assert got["mode_kl"] == pytest.approx(true["kl"], abs=0.01)
+    # real digits: both classifiers read the same modes, and nearly every channel confidently
+    assert got["modes_b"] == got["modes"] and got["mode_kl_b"] == pytest.approx(got["mode_kl"])
+    assert got["confident"] > 0.99
     # a collapsed set: ten images of one triple, and ten of another
     two = torch.cat([images[:1].repeat(10, 1, 1, 1), images[1:2].repeat(10, 1, 1, 1)])
-    assert stacked_modes(two, net) == {"modes": 2, "mode_kl": pytest.approx(math.log(500))}
+    assert stacked_modes(two, net) == {"modes": 2, "mode_kl": pytest.approx(math.log(500)),
+                                       "confident": 1.0}  # fmt: skip
+    # blobs: blurred digits still get a class each, but not confidently
+    blurred = torch.nn.functional.avg_pool2d(images[:500], 15, stride=1, padding=7)
+    assert stacked_modes(blurred, net)["confident"] < 0.5
+
+
+def test_the_second_digits_classifier_agrees_on_held_out_digits_and_differs_in_make():
+    raw, labels = load_raw()
+    x = to_unit_range(fit_images(raw, 32, 1))
+    with torch.no_grad():
+        a = digits_net.load()(x).argmax(1)
+        b = digits_net.load(digits_net.WEIGHTS_B)(x).argmax(1)
+    assert (a == labels).float().mean() > 0.97 and (b == labels).float().mean() > 0.97
+    assert type(digits_net.load(digits_net.WEIGHTS_B)).__name__ == "DigitsNetB"
+    assert digits_net.sha256(digits_net.WEIGHTS_B) != digits_net.sha256()
 
 
 def test_inception_port_matches_pytorch_fids_own_blocks(tmp_path, monkeypatch):

@@ -28,16 +28,36 @@ def digit_classes(probs: Tensor) -> dict[str, float]:
     return {"classes": s["covered"], "class_kl": s["kl"]}
 
 
+CONFIDENT = 0.8  # a channel is read as a digit with at least this probability
+
+
 @torch.no_grad()
-def stacked_modes(images: Tensor, net, batch: int = 2048) -> dict[str, float]:
-    """Each channel classified as a digit; mode = 100 r + 10 g + b. Modes covered (at least one
-    sample) out of 1,000, and KL(mode histogram || uniform) as in VEEGAN and PacGAN."""
+def read_stacked(images: Tensor, net, batch: int = 2048) -> tuple[Tensor, Tensor]:
+    """(the digit read in each channel (N, 3), the classifier's probability of it (N, 3))."""
     device = next(net.parameters()).device
-    digits = []
+    digits, confidence = [], []
     for part in images.split(batch):
         part = part.to(device)
-        per_channel = [net(to_digits_input(part[:, c : c + 1])).argmax(1) for c in range(3)]
-        digits.append(torch.stack(per_channel, dim=1).cpu())
-    d = torch.cat(digits)
+        probs = torch.stack([net(to_digits_input(part[:, c : c + 1])).softmax(1)
+                             for c in range(3)], dim=1)  # fmt: skip
+        top = probs.max(dim=2)
+        digits.append(top.indices.cpu())
+        confidence.append(top.values.float().cpu())
+    return torch.cat(digits), torch.cat(confidence)
+
+
+def stacked_modes(images: Tensor, net, net_b=None) -> dict[str, float]:
+    """Each channel classified as a digit; mode = 100 r + 10 g + b. Modes covered (at least one
+    sample) out of 1,000 and KL(mode histogram || uniform), as in VEEGAN and PacGAN; the share
+    of samples whose three channels are all read with probability >= 0.8 (`confident`: blurry
+    blobs still get a class, but not confidently); and, with `net_b`, the same modes and KL
+    as a second, differently trained classifier reads them (`modes_b`, `mode_kl_b`)."""
+    d, p = read_stacked(images, net)
     s = histogram_stats(d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2], 1000)
-    return {"modes": s["covered"], "mode_kl": s["kl"]}
+    out = {"modes": s["covered"], "mode_kl": s["kl"],
+           "confident": float((p >= CONFIDENT).all(dim=1).double().mean())}  # fmt: skip
+    if net_b is not None:
+        d, _ = read_stacked(images, net_b)
+        s = histogram_stats(d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2], 1000)
+        out.update(modes_b=s["covered"], mode_kl_b=s["kl"])
+    return out

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 WEIGHTS = Path(__file__).with_name("weights") / "digits_classifier.pt"
+WEIGHTS_B = Path(__file__).with_name("weights") / "digits_classifier_b.pt"
 SPLIT_SEED, HELD_OUT = 20161205, 0.2
 
 
@@ -41,6 +42,23 @@ class DigitsNet(nn.Module):
         return self.head(self.body(x))
 
 
+class DigitsNetB(nn.Module):
+    """A second opinion, made differently: 16x16 input, 5x5 convolutions, dropout, trained on
+    all the digits with random rotations and scalings (scripts/train_digits_classifier.py b).
+    A sample both classifiers read the same way is a digit, not a blob that happens to land
+    on one side of one classifier's boundary."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(1, 24, 5, padding=2), nn.ReLU(),
+                                  nn.MaxPool2d(2), nn.Conv2d(24, 48, 5, padding=2), nn.ReLU(),
+                                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(48 * 16, 128),
+                                  nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10))  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
 def to_digits_input(images: Tensor) -> Tensor:
     """Any (N, C, H, W) images in [-1, 1] -> (N, 1, 32, 32): grey (channel mean), resized."""
     x = images.float()
@@ -58,8 +76,9 @@ def split_indices(n: int) -> tuple[Tensor, Tensor]:
     return perm[:cut], perm[cut:]
 
 
-def load(path: Path = WEIGHTS) -> DigitsNet:
-    net = DigitsNet()
+def load(path: Path = WEIGHTS) -> nn.Module:
+    """The shipped classifier (`WEIGHTS_B`: the second one)."""
+    net = DigitsNetB() if path == WEIGHTS_B else DigitsNet()
     state = torch.load(path, map_location="cpu", weights_only=True)
     net.load_state_dict({k: v.float() for k, v in state.items()})
     return net.eval().requires_grad_(False)

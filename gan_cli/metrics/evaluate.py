@@ -124,6 +124,7 @@ class Evaluator:
             self.reference = self._reference()
         elif self.kind == "stacked":
             self.classifier = digits_net.load().to(self.device)
+            self.classifier_b = digits_net.load(digits_net.WEIGHTS_B).to(self.device)
 
     @property
     def protocol(self) -> dict:
@@ -147,6 +148,8 @@ class Evaluator:
                             f"class i mod {self.num_classes}")  # fmt: skip
         if self.kind == "stacked":
             p["classifier_sha256"] = digits_net.sha256()
+            p["classifier_b_sha256"] = digits_net.sha256(digits_net.WEIGHTS_B)
+            p["confident"] = "all three channels read with probability >= 0.8"
         p["provenance"] = provenance(self.device)
         return p
 
@@ -182,7 +185,7 @@ class Evaluator:
             m = self.source.meta
             return mode_stats(fake, m["centres"], m["sigma"])
         if self.kind == "stacked":
-            return stacked_modes(fake, self.classifier)
+            return stacked_modes(fake, self.classifier, self.classifier_b)
         feats, probs = self.extractor(fake)
         real = self.reference["features"]
         k_mean, k_std = kid(real, feats)

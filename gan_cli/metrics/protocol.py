@@ -23,12 +23,12 @@ _IMAGE_METRICS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall"
 METRICS = {  # what each kind reports (evaluate.py)
     "digits": (*_IMAGE_METRICS, "classes", "class_kl"),
     "inception": _IMAGE_METRICS,
-    "stacked": ("modes", "mode_kl"),
+    "stacked": ("modes", "mode_kl", "confident", "modes_b", "mode_kl_b"),
     "modes": ("modes", "high_quality", "reverse_kl"),
 }
 CHEAP_KINDS = ("digits", "stacked", "modes")  # evaluated during training by default
 DEFAULT_BEST = {"digits": "fid", "inception": "fid", "stacked": "modes", "modes": "modes"}
-LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "class_kl", "intra_fid"}
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "mode_kl_b", "class_kl", "intra_fid"}
 
 
 def default_samples(kind: str) -> int:
