@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli import config, plugins, sweep
-from gan_cli.errors import GanError, Stop
+from gan_cli.errors import ConfigError, GanError, Stop
 
 
 def config_dir() -> str:
@@ -148,6 +148,23 @@ def quote_paths(argv: list[str]) -> list[str]:
     return out
 
 
+def torchrun_argv(argv: list[str]) -> list[str]:
+    """Under torchrun every rank runs this command: they must share one run folder, and only
+    rank 0 writes Hydra's records and the log (the training writes through rank 0 only)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return argv
+    if "--multirun" in argv or "-m" in argv:
+        raise ConfigError("--multirun under torchrun: start one run per torchrun; sweep "
+                          "with device.nproc_per_node=N instead")  # fmt: skip
+    if not any(a.split("=", 1)[0] == "hydra.run.dir" for a in argv):
+        raise ConfigError("under torchrun, give the run folder: hydra.run.dir=PATH (every "
+                          "rank must write to, and read from, the same one)")  # fmt: skip
+    if int(os.environ.get("RANK", "0")) > 0:
+        argv = [*argv, "hydra.output_subdir=null", "hydra/job_logging=disabled",
+                "hydra/hydra_logging=disabled"]  # fmt: skip
+    return argv
+
+
 def positional_paths(argv: list[str]) -> list[str]:
     """`gan report A B` means `gan report path=[A,B]` (the paths quoted for Hydra's parser)."""
     paths = [a for a in argv if "=" not in a and not a.startswith("-")]
@@ -173,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         if verb == "train":
             from gan_cli.resume import resume_argv
 
-            rest = resume_argv(rest)
+            rest = torchrun_argv(resume_argv(rest))
         if verb == "report":
             rest = positional_paths(rest)
         if verb == "sample":  # `class` is the word users know; Python reserves it

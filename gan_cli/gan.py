@@ -8,12 +8,19 @@ names):
   Dreg   every k-th D update: the lazy penalties (every = k), weighted by k, in their own step
   Gmain  one G update through the D just trained: loss.g_loss(fake, real)
 Stabilisers act after each D update (weight clipping) and each G update (EMA). Losses and
-stabilisers report their own scalars (stats.py). `train.py` runs the loop; tests and benchmarks
+stabilisers report their own scalars (stats.py). `loop.py` runs the loop; tests and benchmarks
 run exactly this code.
+
+Several ranks (runtime.py): run_G/run_D go through DistributedDataParallel; D is under
+no_sync() in the G step; the lazy penalties run through the unwrapped networks and their
+gradients are averaged by hand. Noise is drawn for the global batch from one generator that
+every rank seeds alike, and each rank takes its slice (as the data: source.py), so N ranks
+compute what one process with the same global batch would.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import torch
@@ -45,10 +52,11 @@ class GAN:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     rt: Runtime
-    batch_size: int
+    batch_size: int  # the global batch, over all ranks
     d_steps: int = 1  # D updates per G update
     stabilizers: list[Stabilizer] = field(default_factory=list)
     num_classes: int = 0  # > 0: a conditional model; batches come with labels
+    seed: int = 0  # seeds the noise generator, the same on every rank
 
     def __post_init__(self) -> None:
         self.stats = Stats()
@@ -60,7 +68,9 @@ class GAN:
         # as built: their state_dicts, the gradient penalties (double backward, which compiled
         # graphs do not support) and sampling use them directly.
         compile_ = torch.compile if self.rt.compile else (lambda m: m)
-        self.g_forward, self.d_forward = compile_(self.G), compile_(self.D)
+        self.g_forward = compile_(self.rt.wrap(self.G))
+        self.d_forward = compile_(self.rt.wrap(self.D))
+        self.noise_gen = torch.Generator(self.rt.device).manual_seed(self.seed)
         self.d_inputs = sorted(self.stabilizers, key=lambda s: s.d_input_order)
         self.samples_per_score = 1  # samples behind each D score (packing: m)
         for s in self.stabilizers:
@@ -93,7 +103,11 @@ class GAN:
         return x
 
     def noise(self, n: int) -> Tensor:
-        return torch.randn(n, self.G.latent_dim, device=self.rt.device)
+        """This rank's n of the global batch's noise (n x world size, drawn alike everywhere)."""
+        rt = self.rt
+        z = torch.randn(n * rt.world_size, self.G.latent_dim, device=rt.device,
+                        generator=self.noise_gen)  # fmt: skip
+        return z[rt.rank * n : (rt.rank + 1) * n] if rt.distributed else z
 
     # ---- the phases
     def d_step(self, real: Tensor, keep_graph: bool, c: Tensor | None = None) -> Tensor:
@@ -117,7 +131,7 @@ class GAN:
 
         self._update(self.opt_d, self.scaler_d, sum(penalties(lazy=False), loss))
         if self.d_every > 1 and self.d_updates % self.d_every == 0 and (lazy := penalties(True)):
-            self._update(self.opt_d, self.scaler_d, sum(lazy))  # Dreg
+            self._update(self.opt_d, self.scaler_d, sum(lazy), self.D)  # Dreg
         for s in self.stabilizers:
             s.after_d_step(self.D)
         self.stats.report("Loss/D", loss)
@@ -129,7 +143,8 @@ class GAN:
         """Gmain: one G update through the D just trained, on the samples of the last D step
         (and Greg, G's lazy penalties, when due)."""
         self.D.requires_grad_(False)  # the backward passes through D, without D's weight grads
-        with self.rt.autocast():
+        no_sync = getattr(self.d_forward, "no_sync", contextlib.nullcontext)  # DDP: no D sync
+        with self.rt.autocast(), no_sync():
             real_scores = None
             if self.loss.uses_real_in_g:
                 with torch.no_grad():
@@ -143,7 +158,7 @@ class GAN:
             lazy = [(s.g_every, s.g_penalty(self, len(fake), c)) for s in self.stabilizers
                     if s.g_every > 1]  # fmt: skip
             if lazy := [k * t for k, t in lazy if t is not None]:
-                self._update(self.opt_g, self.scaler_g, sum(lazy))
+                self._update(self.opt_g, self.scaler_g, sum(lazy), self.G)
         self.D.requires_grad_(True)
         for s in self.stabilizers:
             s.after_g_step(self.G)
@@ -161,10 +176,14 @@ class GAN:
             fake = self.d_step(real, keep_graph=i == self.d_steps - 1, c=c)
         self.g_step(fake, real, c)
 
-    @staticmethod
-    def _update(opt: torch.optim.Optimizer, scaler, loss: Tensor) -> None:
+    def _update(self, opt: torch.optim.Optimizer, scaler, loss: Tensor,
+                unwrapped: nn.Module | None = None) -> None:  # fmt: skip
+        """One optimiser step on `loss`; `unwrapped`: the network the loss went through
+        outside DDP, whose gradients are then averaged over the ranks by hand."""
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if unwrapped is not None:
+            self.rt.average_grads(unwrapped)
         scaler.step(opt)
         scaler.update()
 
@@ -183,6 +202,7 @@ class GAN:
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
             "stabilizers": {s.name: s.state_dict() for s in self.stabilizers},
+            "noise_rng": self.noise_gen.get_state(),
         }
         if self.sampler is not self.G:  # what `gan sample` and `gan eval` use by default
             state["G_ema"] = self.sampler.state_dict()
@@ -200,6 +220,7 @@ class GAN:
             self.scaler_d.load_state_dict(state["scaler_d"])
         for s in self.stabilizers:
             s.load_state_dict(state["stabilizers"][s.name])
+        self.noise_gen.set_state(state["noise_rng"])
         self.d_updates, self.g_updates = step * self.d_steps, step
 
 
@@ -225,6 +246,8 @@ def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime, num_classes: 
     `spec.optim` (`spec`: the validated config); `num_classes` > 0 for a conditional model."""
     stabilizers = build_stabilizers(cfg.stabilizers)
     G, D = build_networks(cfg.model, stabilizers, data_shape, num_classes)
+    if rt.sync_batchnorm:  # before DDP wraps them
+        G, D = (nn.SyncBatchNorm.convert_sync_batchnorm(net) for net in (G, D))
     G, D = rt.place(G), rt.place(D)
     optim, impl = spec.optim, rt.optimizer_options()
 
@@ -246,4 +269,5 @@ def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime, num_classes: 
         d_steps=optim.d_steps,
         stabilizers=stabilizers,
         num_classes=num_classes,
+        seed=spec.seed,
     )

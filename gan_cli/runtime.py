@@ -1,8 +1,9 @@
 """Where and how a process trains: device, precision, seeding, and which process writes files.
 
-One place decides which process logs and writes (`is_main`), so the loop can later run under
-torchrun (one process per GPU) without a rewrite: every file write goes through the main
-process only.
+Under torchrun (or `device.nproc_per_node`), each process is one rank of a process group (gloo
+on the CPU, NCCL on CUDA): `wrap` gives a network's DistributedDataParallel forward, `agree`
+takes a decision every rank must share, `gather` collects a value from every rank. One place
+decides which process logs and writes (`is_main`, rank 0): no other rank writes a file.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from gan_cli.config import DeviceConfig
 from gan_cli.errors import ConfigError
@@ -29,10 +33,61 @@ class Runtime:
     compile: bool = False
     rank: int = 0  # this process's index among WORLD_SIZE (torchrun sets both)
     world_size: int = 1
+    sync_batchnorm: bool = False  # CUDA, several ranks: batch statistics over all of them
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """The forward the training step calls: DistributedDataParallel over the ranks (D with
+        batch norm sees real and generated batches in separate calls, so buffers are not
+        broadcast), or the module itself in a single process."""
+        if not self.distributed:
+            return module
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        with warnings.catch_warnings():  # its successor would sync buffers at start: not wanted
+            warnings.filterwarnings("ignore", "`broadcast_buffers` is deprecated")
+            return DDP(module, device_ids=ids, broadcast_buffers=False)
+
+    def agree(self, *flags: bool) -> list[bool]:
+        """Decisions every rank must take together (stop, diverged): true on any rank means
+        true on all. One tiny all-reduce, called only at log steps."""
+        if not self.distributed:
+            return list(flags)
+        t = torch.tensor([float(f) for f in flags], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return [bool(v) for v in t.tolist()]
+
+    def gather(self, obj) -> list:
+        """`obj` from every rank, in rank order (every rank must call it)."""
+        if not self.distributed:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def average_grads(self, module: torch.nn.Module) -> None:
+        """Average gradients over the ranks after a backward pass DDP did not see (the lazy
+        penalties, which run through the unwrapped network)."""
+        if not self.distributed:
+            return
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        flat = _flatten_dense_tensors(grads)
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        for g, avg in zip(grads, _unflatten_dense_tensors(flat, grads), strict=True):
+            g.copy_(avg)
+
+    def close(self) -> None:
+        if self.distributed and dist.is_initialized():
+            dist.destroy_process_group()
 
     def autocast(self):
         if self.precision == "fp32":
@@ -62,13 +117,14 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
     if kind == "cuda" and not cuda:
         raise ConfigError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size > 1:
-        raise ConfigError(f"WORLD_SIZE={world_size}: multi-process training is not supported yet")
     rank = int(os.environ.get("RANK", "0"))
     if kind == "cpu" or not cuda:
         device = torch.device("cpu")
     else:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if world_size > 1 and not dist.is_initialized():  # torchrun's environment (env://)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     if precision == "auto":
         precision = "bf16" if native_bf16(device) else "fp32"
     if precision == "bf16" and device.type == "cuda" and not native_bf16(device):
@@ -77,7 +133,9 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
-    return Runtime(device, precision, bool(cfg.channels_last), bool(cfg.compile), rank, world_size)
+    sync_bn = bool(cfg.sync_batchnorm) and device.type == "cuda" and world_size > 1
+    return Runtime(device, precision, bool(cfg.channels_last), bool(cfg.compile), rank,
+                   world_size, sync_bn)  # fmt: skip
 
 
 def native_bf16(device: torch.device) -> bool:

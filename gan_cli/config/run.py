@@ -3,6 +3,7 @@ root of `gan train`, and the roots of `gan sample` and `gan eval`."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -12,6 +13,7 @@ from omegaconf import MISSING
 from gan_cli.config.base import Checked, schema
 from gan_cli.config.dataset import metrics_kind
 from gan_cli.config.stabilizer import check_lazy_intervals
+from gan_cli.errors import ConfigError
 from gan_cli.metrics.protocol import CHEAP_KINDS, METRICS, check_samples
 
 
@@ -35,6 +37,11 @@ class DeviceConfig(Checked):
     precision: Precision = Precision.auto
     channels_last: bool = True  # NHWC memory format for convolutional models (faster on both)
     compile: bool = False  # torch.compile G and D (slow first steps; pays off on long runs)
+    nproc_per_node: int = 1  # > 1: that many ranks on this machine, started by torchrun's engine
+    sync_batchnorm: bool = False  # several CUDA ranks: batch norm over the global batch
+
+    def check(self, root: Any) -> None:
+        self.require_positive("nproc_per_node")
 
 
 class OptimName(str, Enum):
@@ -103,6 +110,10 @@ class TrainConfig(Checked):
     def check(self, root: Any) -> None:
         self.require("steps", self.steps >= 1, ">= 1")
         self.require("batch_size", self.batch_size >= 1, ">= 1")
+        world = max(self.device.nproc_per_node, int(os.environ.get("WORLD_SIZE", "1")))
+        if self.batch_size % world:
+            raise ConfigError(f"batch_size={self.batch_size}: must divide by the number of "
+                              f"ranks ({world}); batch_size is the global batch")  # fmt: skip
         self.require_positive("log_every", "sample_every", "ckpt_every", "grid_size")
         self.require("ckpt_keep", self.ckpt_keep >= 1, ">= 1")
         check_lazy_intervals(self.stabilizers)

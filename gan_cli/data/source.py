@@ -75,11 +75,13 @@ class TensorSource:
 
 class BatchStream:
     """Endless mini-batches of a fixed size; each epoch a fresh shuffle; the last partial batch
-    of an epoch is dropped. `state_dict()` / `load_state_dict()` resume mid-epoch exactly."""
+    of an epoch is dropped. `state_dict()` / `load_state_dict()` resume mid-epoch exactly.
+    With several ranks, `batch_size` is the global batch and each rank gets its slice of every
+    global batch of one shared permutation (so the data order does not depend on the ranks)."""
 
     def __init__(
         self, source, batch_size: int, seed: int, device: torch.device, channels_last=False,
-        labels: bool = False,
+        labels: bool = False, rank: int = 0, world_size: int = 1,
     ):  # fmt: skip
         if len(source) < batch_size:
             raise DataError(
@@ -88,6 +90,8 @@ class BatchStream:
             )
         self.source, self.batch_size, self.seed, self.device = source, batch_size, seed, device
         self.channels_last, self.labels = channels_last, labels
+        self.rank, self.world_size = rank, world_size
+        self.local_batch = batch_size // world_size
         self.epoch = 0
         self.taken = 0  # batches handed out in the current epoch
         self._it: Iterator[Tensor] | None = None
@@ -95,7 +99,11 @@ class BatchStream:
     def _order(self) -> Tensor:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         usable = len(self.source) // self.batch_size * self.batch_size
-        return torch.randperm(len(self.source), generator=gen)[:usable]
+        order = torch.randperm(len(self.source), generator=gen)[:usable]
+        if self.world_size == 1:
+            return order
+        part = slice(self.rank * self.local_batch, (self.rank + 1) * self.local_batch)
+        return order.view(-1, self.batch_size)[:, part].reshape(-1)  # this rank's slices
 
     def __iter__(self) -> BatchStream:
         return self
@@ -103,12 +111,12 @@ class BatchStream:
     def __next__(self) -> Tensor:
         for _ in range(2):
             if self._it is None:
-                order = self._order()[self.taken * self.batch_size :]
+                order = self._order()[self.taken * self.local_batch :]
                 if len(order) == 0:  # resumed exactly at the end of an epoch
                     self.epoch, self.taken = self.epoch + 1, 0
                     order = self._order()
                 self._it = self.source.batches(
-                    order, self.batch_size, self.device, self.channels_last, self.labels
+                    order, self.local_batch, self.device, self.channels_last, self.labels
                 )
             batch = next(self._it, None)
             if batch is not None:
