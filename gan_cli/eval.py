@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 from pathlib import Path
 
@@ -84,16 +85,21 @@ def without_eval_keys(dataset: dict) -> dict:
     return {k: v for k, v in dataset.items() if k not in EVAL_KEYS}
 
 
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std (0 for one value); a non-finite value (the reverse KL of a
+    generator with no sample near any mode is inf) makes both non-finite, not an error."""
+    if not all(math.isfinite(v) for v in values):
+        return sum(values) / len(values), math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def summarise(all_metrics: list[dict]) -> dict:
     keys = [k for k in all_metrics[0] if all(k in m for m in all_metrics)]
-    return {
-        k: {
-            "mean": statistics.fmean(m[k] for m in all_metrics),
-            "std": statistics.stdev([m[k] for m in all_metrics]) if len(all_metrics) > 1 else 0.0,
-            "n": len(all_metrics),
-        }
-        for k in keys
-    }
+    out = {}
+    for k in keys:
+        mean, std = mean_std([m[k] for m in all_metrics])
+        out[k] = {"mean": mean, "std": std, "n": len(all_metrics)}
+    return out
 
 
 def table(runs: list[dict], summary: dict) -> str:

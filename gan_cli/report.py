@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from gan_cli.errors import GanError
+from gan_cli.eval import mean_std as stats
 
 log = logging.getLogger(__name__)
 GROUPLESS = ("seed", "hydra.run.dir", "hydra.sweep.dir", "resume")
@@ -30,6 +31,7 @@ class Run:
     settings: dict[str, str]  # override key -> value, as given
     metrics: dict[str, float]  # the final evaluation
     wall_s: float | None
+    curves: dict[str, list[tuple[int, float]]]  # every evaluation: metric -> (step, value)
 
 
 def find_runs(paths: list[Path]) -> list[Run]:
@@ -61,7 +63,9 @@ def read_run(path: Path) -> Run | None:
     listed = yaml.safe_load(overrides.read_text()) if overrides.is_file() else []
     settings = dict(o.lstrip("+~").split("=", 1) for o in listed or [] if "=" in o)
     metrics = {k.removeprefix("Metrics/"): v for k, v in final.items() if k.startswith("Metrics/")}
-    return Run(path, settings, metrics, rows[-1].get("wall_s"))
+    curves = {m: [(r["step"], r[f"Metrics/{m}"]) for r in evaluated if f"Metrics/{m}" in r]
+              for m in metrics}  # fmt: skip
+    return Run(path, settings, metrics, rows[-1].get("wall_s"), curves)
 
 
 def group(runs: list[Run]) -> tuple[list[str], dict[tuple, list[Run]]]:
@@ -74,10 +78,17 @@ def group(runs: list[Run]) -> tuple[list[str], dict[tuple, list[Run]]]:
     return differing, groups
 
 
+def short(value: str) -> str:
+    """A setting as the table shows it: numbers to 4 significant digits."""
+    try:
+        return f"{float(value):.4g}" if any(c in value for c in ".e") else value
+    except ValueError:
+        return value
+
+
 def mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.4g}"
-    return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
+    mean, std = stats(values)
+    return f"{mean:.4g}" if len(values) == 1 else f"{mean:.4g} ± {std:.2g}"
 
 
 def markdown(runs: list[Run], metrics: list[str] | None = None) -> str:
@@ -89,10 +100,10 @@ def markdown(runs: list[Run], metrics: list[str] | None = None) -> str:
             raise GanError(f"metrics={','.join(missing)}: not measured in every run; "
                            f"choose from {', '.join(names)}")  # fmt: skip
         names = list(metrics)
-    head = [*(differing or ["runs"]), "seeds", *names, "wall s"]
+    head = ["#", *(differing or ["runs"]), "seeds", *names, "wall s"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for values, members in groups.items():
-        cells = list(values) if differing else [str(len(members))]
+    for number, (values, members) in enumerate(groups.items(), 1):
+        cells = [str(number), *(map(short, values) if differing else [str(len(members))])]
         cells.append(str(len(members)))
         cells += [mean_std([r.metrics[m] for r in members]) for m in names]
         walls = [r.wall_s for r in members if r.wall_s is not None]
@@ -110,7 +121,57 @@ def report(_, cfg) -> str:
     out.mkdir(parents=True, exist_ok=True)
     header = (f"# {cfg.title or 'gan report'}\n\n{len(runs)} runs: the final evaluation of each "
               "(mean ± std over seeds), wall time of `gan train`.\n\n")  # fmt: skip
-    (out / "report.md").write_text(header + text)
+    names = cfg.metrics or [m for m in runs[0].metrics if all(m in r.metrics for r in runs)]
+    pictures = plots(runs, group(runs), names, out)
+    figures = "".join(f"\n![{p.stem}]({p.name})\n" for p in pictures)
+    (out / "report.md").write_text(header + text + figures)
     print(text, end="")
-    print(f"wrote {out / 'report.md'}")
+    print(f"wrote {out / 'report.md'}" + (f" and {len(pictures)} plots" if pictures else ""))
     return text
+
+
+def plots(runs: list[Run], grouped: tuple, names: list[str], out: Path) -> list[Path]:
+    """Per metric: its value against steps, a line per group (the mean over seeds, a band from
+    the lowest to the highest seed), and its final value per group. PNGs beside report.md."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, no screen
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("no plots: matplotlib is not installed (pip install 'gan-cli[report]')")
+        return []
+    keys, groups = grouped
+    label = {values: f"#{i}" for i, values in enumerate(groups, 1)}  # as in the table
+    written = []
+    for metric in names:
+        fig, (curve, final) = plt.subplots(1, 2, figsize=(12, 4.5))
+        for values, members in groups.items():
+            steps = sorted(set.intersection(*(set(s for s, _ in r.curves[metric])
+                                              for r in members)))  # fmt: skip
+            if not steps:
+                continue
+            table = [[dict(r.curves[metric])[s] for s in steps] for r in members]
+            mean = [stats(list(col))[0] for col in zip(*table, strict=True)]
+            line = curve.plot(steps, mean, marker="o", markersize=3, label=label[values])[0]
+            curve.fill_between(steps, [min(c) for c in zip(*table, strict=True)],
+                               [max(c) for c in zip(*table, strict=True)],
+                               color=line.get_color(), alpha=0.2)  # fmt: skip
+        curve.set(xlabel="step", ylabel=metric, title=f"{metric} during training")
+        curve.legend(fontsize=8, ncol=2)
+        finals = [stats([r.metrics[metric] for r in members]) for members in groups.values()]
+        shown = [(i, m, s) for i, (m, s) in enumerate(finals) if math.isfinite(m)]
+        final.bar(
+            [i for i, _, _ in shown],
+            [m for _, m, _ in shown],
+            yerr=[s if math.isfinite(s) else 0 for _, _, s in shown],
+            capsize=3,
+        )
+        final.set_xticks(range(len(finals)), [label[v] for v in groups])
+        final.set(ylabel=metric, title=f"final {metric} (mean ± std over seeds)")
+        fig.tight_layout()
+        path = out / f"report_{metric}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -1,7 +1,9 @@
-"""SIGTERM and Ctrl-C become a request to stop at the next step boundary.
+"""SIGTERM, SIGUSR2 and Ctrl-C become a request to stop at the next step boundary.
 
-Clusters pre-empt jobs with SIGTERM; the loop checks `requested` after each step, saves a
-checkpoint and stops cleanly. A second signal stops at once (the checkpoint on disk is whole:
+Clusters pre-empt jobs with SIGTERM (SLURM) or SIGUSR2 (submitit's warning before the time
+limit); the loop checks `requested` after each step (with several ranks: at the next log step,
+all together), saves a checkpoint and stops cleanly; the same command, rerun (a requeued job in
+the same folder), resumes. A second signal stops at once (the checkpoint on disk is whole:
 writes are atomic).
 """
 
@@ -12,7 +14,7 @@ import threading
 
 
 class StopRequest:
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
     def __init__(self) -> None:
         self.signum: int | None = None

@@ -1,20 +1,27 @@
 """Sweeps that keep going: a failed job is recorded with its reason, the others still run,
-and a one-screen summary lists every job at the end.
+and a one-screen summary lists every job at the end, whatever launcher ran the jobs.
 
 `run_job` wraps a verb's task. In a single run, errors propagate (the front prints one line).
-In a --multirun job it catches the failure, logs it into that job's log and returns a
-`JobFailed`, so Hydra's sweeper goes on; the `SweepSummary` callback (registered in
-conf/train.yaml under hydra.callbacks) collects each job's status and prints the table.
+In a --multirun job it catches the failure, logs it into that job's log, and every job writes
+`status.json` into its own folder (ok / failed with its one-line error / interrupted, and its
+final value). The `SweepSummary` callback (conf/train.yaml, hydra.callbacks) builds the summary
+and the exit code from those files when the sweep ends, in the process that launched it: the
+jobs may have run in other processes (joblib) or on other machines (SLURM, submitit).
+
+A failed job returns the worst value its sweeper can be given (Optuna: +inf when minimising,
+-inf when maximising; it refuses NaN), so a search records the trial as hopeless and goes on.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -22,29 +29,38 @@ from omegaconf import DictConfig
 from gan_cli.errors import GanError, Stop
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class JobFailed:
-    reason: str
+STATUS = "status.json"
 
 
 @dataclass
 class JobRecord:
     num: int
     overrides: str
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | "interrupted"
     reason: str
     output_dir: str
+    value: float | None = None
 
 
-RESULTS: list[JobRecord] = []  # this process's sweep, filled by SweepSummary
+FAILED: list[JobRecord] = []  # the last sweep's failed jobs, for the exit code (this process)
 
 
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
     return first if isinstance(exc, GanError) else f"{type(exc).__name__}: {first}"
+
+
+def write_status(status: str, reason: str = "", value: Any = None) -> None:
+    hydra = HydraConfig.get()
+    out = Path(hydra.runtime.output_dir)
+    record = {"num": hydra.job.num, "overrides": ",".join(hydra.overrides.task),
+              "status": status, "reason": reason,
+              "value": value if isinstance(value, int | float) else None}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{STATUS}.tmp"
+    tmp.write_text(json.dumps(record) + "\n")
+    tmp.replace(out / STATUS)
 
 
 def run_job(task) -> Any:
@@ -54,49 +70,60 @@ def run_job(task) -> Any:
         except GanError as exc:
             raise Stop(str(exc), exc.exit_code) from exc
     try:
-        return task()
+        value = task()
+    except Stop as exc:  # an interruption: the whole sweep stops
+        write_status("interrupted", str(exc))
+        raise
     except Exception as exc:  # a failed job must not end the sweep
         reason = one_line(exc)
         if isinstance(exc, GanError):
             log.error("job failed: %s", reason)
         else:
             log.exception("job failed: %s", reason)  # a bug: keep the traceback in the log
-        return JobFailed(reason)
+        write_status("failed", reason)
+        return worst_value()
+    write_status("ok", value=value)
+    return value
+
+
+def worst_value() -> float:
+    """What a failed trial tells the sweeper: a value no setting that works can lose to."""
+    direction = HydraConfig.get().sweeper.get("direction", "minimize")
+    if not isinstance(direction, str):  # several objectives: the first decides
+        direction = list(direction)[0]
+    return -math.inf if str(direction).lower().endswith("maximize") else math.inf
+
+
+def read_statuses(sweep_dir: Path) -> list[JobRecord]:
+    """Every job folder of a sweep; one without status.json died before it could write it."""
+    records = []
+    for job in sorted(p.parent for p in sweep_dir.glob("*/.hydra")):
+        try:
+            s = json.loads((job / STATUS).read_text())
+        except (OSError, ValueError):
+            s = {"num": -1, "overrides": job.name, "status": "failed",
+                 "reason": "no status.json: the job died or never finished"}  # fmt: skip
+        records.append(JobRecord(s["num"], s["overrides"], s["status"], s.get("reason", ""),
+                                 str(job), s.get("value")))  # fmt: skip
+    return sorted(records, key=lambda r: (r.num < 0, r.num))
 
 
 class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        RESULTS.clear()
-
-    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        hydra = config.hydra
-        if hydra.mode != RunMode.MULTIRUN:
-            return
-        if job_return.status == JobStatus.FAILED:  # raised past run_job: still recorded
-            status, reason = "failed", one_line(job_return._return_value)
-        elif isinstance(job_return.return_value, JobFailed):
-            status, reason = "failed", job_return.return_value.reason
-        else:
-            status, reason = "ok", ""
-        RESULTS.append(
-            JobRecord(
-                hydra.job.num,
-                ",".join(job_return.overrides or []),
-                status,
-                reason,
-                hydra.runtime.output_dir,
-            )  # fmt: skip
-        )
+        FAILED.clear()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        print(summary(), flush=True)
+        records = read_statuses(Path(config.hydra.sweep.dir))
+        FAILED[:] = [r for r in records if r.status != "ok"]
+        print(summary(records), flush=True)
 
 
-def summary() -> str:
-    failed = sum(r.status == "failed" for r in RESULTS)
-    lines = [f"sweep: {len(RESULTS)} jobs, {len(RESULTS) - failed} ok, {failed} failed"]
-    for r in RESULTS:
-        lines.append(f"  #{r.num:<3} {r.status:<6} {r.overrides}")
+def summary(records: list[JobRecord]) -> str:
+    failed = sum(r.status != "ok" for r in records)
+    lines = [f"sweep: {len(records)} jobs, {len(records) - failed} ok, {failed} failed"]
+    for r in records:
+        value = f"  ({r.value:.4g})" if r.value is not None and math.isfinite(r.value) else ""
+        lines.append(f"  #{r.num:<3} {r.status:<6} {r.overrides}{value}")
         lines.append(
             f"        {r.output_dir}" + (f"\n        reason: {r.reason}" if r.reason else "")
         )
@@ -104,4 +131,4 @@ def summary() -> str:
 
 
 def failures() -> int:
-    return sum(r.status == "failed" for r in RESULTS)
+    return len(FAILED)

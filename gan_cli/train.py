@@ -27,6 +27,9 @@ def train(cfg: DictConfig, spec: TrainConfig) -> float | None:
         ],  # fmt: skip
         choices=dict(hydra.runtime.choices),
     )
+    if "optuna" in str(hydra.sweeper.get("_target_", "")) and not spec.eval.every:
+        raise ConfigError("eval.every=0: the Optuna sweeper optimises the final evaluation; "
+                          "turn evaluation on (eval.every=N)")  # fmt: skip
     ranks = spec.device.nproc_per_node
     if ranks > 1:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
