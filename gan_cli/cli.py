@@ -92,6 +92,33 @@ VERBS = {
 }  # fmt: skip
 
 
+COMPLETION = """# gan's tab completion for bash (zsh: autoload bashcompinit && bashcompinit first):
+#   eval "$(gan completion bash)"        (or put that line in ~/.bashrc)
+_gan_completion() {
+    local words=($COMP_LINE) word="${COMP_WORDS[COMP_CWORD]}"
+    if (( COMP_CWORD <= 1 )); then
+        COMPREPLY=($(compgen -W "%s completion" -- "$word"))
+        return
+    fi
+    local choices
+    choices=$(COMP_POINT=$COMP_POINT COMP_LINE="$COMP_LINE" "${words[0]}" "${words[1]}" \\
+              -sc query=bash 2>/dev/null)
+    COMPREPLY=($(compgen -o nospace -o default -W "$choices" -- "$word"))
+}
+COMP_WORDBREAKS=${COMP_WORDBREAKS//=}
+complete -o nospace -o default -F _gan_completion gan
+"""
+
+
+def completion_query(verb: str) -> None:
+    """Hydra's completion reads the command line from COMP_LINE and drops the program's name;
+    `gan VERB ...` has one word more than Hydra expects, the verb: drop it too."""
+    line = os.environ.get("COMP_LINE", "")
+    program, _, rest = line.partition(" ")
+    if rest.split(" ", 1)[0] == verb:
+        os.environ["COMP_LINE"] = f"{program} {rest[len(verb) :].lstrip()}"
+
+
 def usage() -> str:
     lines = ["usage: gan VERB [key=value ...] [hydra flags]", "", "verbs:"]
     lines += [f"  {verb:<8} {help_}" for verb, (_, help_) in VERBS.items()]
@@ -106,6 +133,7 @@ def usage() -> str:
         "  gan eval ckpt=outputs/multirun/2026-01-01/12-00-00",
         "  gan report outputs/multirun/2026-01-01/12-00-00",
         "  gan train --cfg job",
+        '  eval "$(gan completion bash)"      (tab completion of verbs, groups and keys)',
     ]
     return "\n".join(lines)
 
@@ -180,10 +208,15 @@ def main(argv: list[str] | None = None) -> None:
         print(usage())
         return
     verb, rest = argv[0], argv[1:]
+    if verb == "completion":
+        print(COMPLETION % " ".join(VERBS), end="")
+        return
     if verb not in VERBS:
         print(f"error: unknown verb {verb!r}; choose from: {', '.join(VERBS)}", file=sys.stderr)
         raise SystemExit(2)
     app, _ = VERBS[verb]
+    if any(a in ("-sc", "--shell-completion") for a in rest):
+        completion_query(verb)
     full_errors = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we report below
     try:

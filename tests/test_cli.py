@@ -163,3 +163,40 @@ def test_compiled_training_runs_on_the_cpu(workdir):
     assert out.returncode == 0, out.stderr
     state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
     assert state["step"] == 3 and not any(k.startswith("_orig_mod") for k in state["G"])
+
+
+def test_tab_completion_through_the_gan_front(workdir):
+    """The script `gan completion bash` prints, in a real bash, offers verbs, then each
+    verb's groups, choices and keys (Hydra's own completion, fed the line without the verb)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from conftest import GAN
+
+    script = workdir / "complete.sh"
+    script.write_text(f"""
+eval "$({GAN} completion bash)"
+complete_line() {{
+    COMP_LINE="$1"; COMP_POINT=${{#1}}
+    read -ra COMP_WORDS <<< "$1"
+    [[ "$1" == *" " ]] && COMP_WORDS+=("")
+    COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+    _gan_completion
+    echo "${{COMPREPLY[@]}}"
+}}
+complete_line "gan tr"
+complete_line "gan train model="
+complete_line "gan train loss=h"
+complete_line "gan train optim.l"
+""")
+    assert shutil.which("bash")
+    env = {"PATH": f"{Path(GAN).parent}:/usr/bin:/bin"}
+    out = subprocess.run(["bash", str(script)], cwd=workdir, env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "train"
+    assert set(lines[1].split()) == {"model=dcgan", "model=mlp", "model=resnet", "model=stylegan2"}
+    assert lines[2] == "loss=hinge"
+    assert set(lines[3].split()) == {"optim.lr=", "optim.lr_d=", "optim.lr_g="}

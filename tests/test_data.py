@@ -103,9 +103,13 @@ def test_folder_errors_name_the_problem(tmp_path: Path):
     with pytest.raises(DataError, match="no images"):
         folder.load(str(tmp_path))
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    src = folder.load(str(tmp_path), resolution=8, workers=0)
+    src = folder.load(str(tmp_path), resolution=8, workers=0, cache=False)
     with pytest.raises(DataError, match="cannot read image .*broken.png"):
         next(BatchStream(src, batch_size=1, seed=0, device=CPU))
+    cache = tmp_path / "cache"  # the cache is built at once: the error comes at load time ...
+    with pytest.raises(DataError, match="cannot read image .*broken.png"):
+        folder.load(str(tmp_path), resolution=8, workers=0, cache_dir=str(cache))
+    assert not list(cache.rglob("*.npy*"))  # ... and leaves no half-built cache behind
 
 
 def test_torchvision_set_offline_fails_with_one_line_naming_files_and_folder(tmp_path: Path):
@@ -126,3 +130,32 @@ def test_failed_download_gives_one_line_and_where_to_put_the_files(tmp_path, mon
     message = str(info.value)
     assert "\n" not in message and "could not be downloaded" in message
     assert str(tmp_path / "MNIST" / "raw") in message and "train-labels-idx1-ubyte.gz" in message
+
+
+def test_a_folder_is_decoded_once_into_a_cache_that_follows_its_files(tmp_path):
+    from PIL import Image
+
+    root, cache = tmp_path / "images", tmp_path / "cache"
+    for cls, shade in (("a", 30), ("b", 220)):
+        (root / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (20, 24), (shade, i * 10, 0)).save(root / cls / f"{i}.png")
+    plain = folder.load(str(root), resolution=16, channels=3, workers=0, cache=False)
+    cached = folder.load(str(root), resolution=16, channels=3, workers=0, cache_dir=str(cache))
+    built = list((cache / "folders").glob("*.npy"))
+    assert len(built) == 1 and isinstance(cached, TensorSource)
+    order = torch.arange(10)
+    ((x, c),) = list(plain.batches(order, 10, CPU, labels=True))
+    ((y, d),) = list(cached.batches(order, 10, CPU, labels=True))
+    assert torch.equal(x, y) and torch.equal(c, d) and cached.num_classes == 2
+    # read again: the same file, not rebuilt
+    stamp = built[0].stat().st_mtime_ns
+    folder.load(str(root), resolution=16, channels=3, workers=0, cache_dir=str(cache))
+    assert built[0].stat().st_mtime_ns == stamp and len(list(cache.glob("folders/*.npy"))) == 1
+    # a changed image (or other settings) is another cache
+    Image.new("RGB", (20, 24), (0, 0, 255)).save(root / "a" / "0.png")
+    again = folder.load(str(root), resolution=16, channels=3, workers=0, cache_dir=str(cache))
+    assert len(list(cache.glob("folders/*.npy"))) == 2
+    assert not torch.equal(again.data[0], cached.data[0])
+    folder.load(str(root), resolution=8, channels=1, workers=0, cache_dir=str(cache))
+    assert len(list(cache.glob("folders/*.npy"))) == 3

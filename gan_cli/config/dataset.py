@@ -49,6 +49,8 @@ class FolderDatasetConfig(ImageDatasetConfig):
     path: str = MISSING  # a folder of images, searched recursively (e.g. CelebA's img_align_celeba)
     channels: int = 3
     workers: int = 2  # DataLoader worker processes decoding images
+    cache: bool = True  # decode once into a uint8 cache, then read at in-memory speed
+    cache_dir: str = "~/.cache/gan-cli"  # the cache goes to <cache_dir>/folders/
 
     def check(self, root: Any) -> None:
         super().check(root)

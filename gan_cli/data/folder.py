@@ -1,4 +1,6 @@
-"""Any folder of images (e.g. CelebA), decoded by DataLoader workers batch by batch.
+"""Any folder of images (e.g. CelebA): decoded once into a uint8 cache and read from it at
+in-memory speed (`cache=true`, the default: folder_cache.py), or decoded by DataLoader workers
+batch by batch, every epoch (`cache=false`, for folders too big for the disk twice over).
 
 Images directly inside class subfolders (torchvision's ImageFolder convention: root/cat/1.jpg,
 root/dog/2.jpg) carry their subfolder as a class label, for conditional models; the classes are
@@ -23,6 +25,13 @@ from gan_cli.registry import register
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
 
+def collate(items: list[Tensor | str]) -> Tensor | str:
+    """A batch of images, or the first unreadable image's one-line error (raised by the main
+    process: an exception in a worker would come back as a traceback)."""
+    bad = next((x for x in items if isinstance(x, str)), None)
+    return bad if bad is not None else torch.stack(items)  # type: ignore[arg-type]
+
+
 class _Images(Dataset):
     def __init__(self, files: list[Path], resolution: int, channels: int):
         self.files, self.mode = files, "L" if channels == 1 else "RGB"
@@ -38,11 +47,6 @@ class _Images(Dataset):
         except Exception as exc:  # reported in the main process, see _collate
             return f"cannot read image {self.files[i]}: {type(exc).__name__}"
         return self.transform(image)
-
-
-def _collate(items: list[Tensor | str]) -> Tensor | str:
-    bad = next((x for x in items if isinstance(x, str)), None)
-    return bad if bad is not None else torch.stack(items)  # type: ignore[arg-type]
 
 
 def class_labels(root: Path, files: list[Path]) -> tuple[list[str], Tensor] | None:
@@ -85,7 +89,7 @@ class FolderSource:
             self.images,
             batch_sampler=[chunk.tolist() for chunk in chunks],
             num_workers=self.workers,
-            collate_fn=_collate,
+            collate_fn=collate,
             pin_memory=device.type == "cuda",
             generator=torch.Generator().manual_seed(0),  # worker seeds; keeps the global RNG
         )
@@ -99,7 +103,8 @@ class FolderSource:
 
 
 @register("dataset")
-def load(path: str, resolution: int = 64, channels: int = 3, workers: int = 2) -> FolderSource:
+def load(path: str, resolution: int = 64, channels: int = 3, workers: int = 2,
+         cache: bool = True, cache_dir: str | None = None):  # fmt: skip
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"dataset.path={path}: no such folder")
@@ -113,4 +118,10 @@ def load(path: str, resolution: int = 64, channels: int = 3, workers: int = 2) -
         raise DataError(
             f"dataset.path={path}: no images ({', '.join(sorted(EXTENSIONS))}) in it or below"
         )
-    return FolderSource(root, files, resolution, channels, workers)
+    source = FolderSource(root, files, resolution, channels, workers)
+    if not cache:
+        return source
+    from gan_cli.data.folder_cache import cached_source
+
+    cache_dir = cache_dir or os.environ.get("GAN_CLI_CACHE", "~/.cache/gan-cli")
+    return cached_source(source, root, Path(cache_dir))
