@@ -107,7 +107,7 @@ class GAN:
         rt = self.rt
         z = torch.randn(n * rt.world_size, self.G.latent_dim, device=rt.device,
                         generator=self.noise_gen)  # fmt: skip
-        return z[rt.rank * n : (rt.rank + 1) * n] if rt.distributed else z
+        return z[rt.rank * n : (rt.rank + 1) * n] if rt.world_size > 1 else z
 
     # ---- the phases
     def d_step(self, real: Tensor, keep_graph: bool, c: Tensor | None = None) -> Tensor:

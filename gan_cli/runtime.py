@@ -41,7 +41,8 @@ class Runtime:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """Under torchrun (even with one rank: DDP and the collectives then run for real)."""
+        return self.world_size > 1 or dist.is_initialized()
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """The forward the training step calls: DistributedDataParallel over the ranks (D with
@@ -123,7 +124,8 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
     else:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    if world_size > 1 and not dist.is_initialized():  # torchrun's environment (env://)
+    under_torchrun = "MASTER_ADDR" in os.environ and "RANK" in os.environ
+    if under_torchrun and not dist.is_initialized():  # torchrun's environment (env://)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     if precision == "auto":
         precision = "bf16" if native_bf16(device) else "fp32"

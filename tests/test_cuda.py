@@ -68,3 +68,24 @@ def test_cuda_run_compiles_evaluates_like_the_cpu_and_resumes_on_the_cpu(workdir
     out = run_gan("train", *args, "device=cpu", "steps=9", f"resume={run}", cwd=workdir)
     assert out.returncode == 0, out.stderr
     assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 9
+
+
+@pytest.mark.slow
+def test_one_rank_nccl_ddp_under_torchrun(workdir):
+    """A 1-rank process group on NCCL, DDP around G and D: the smoke test of the collectives
+    on the GPU (several ranks need several GPUs)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import gan_env
+
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    run = workdir / "run"
+    out = subprocess.run([torchrun, "--standalone", "--nproc_per_node=1", "-m", "gan_cli",
+                          "train", "device=cuda", *tiny("steps=6", "log_every=3"),
+                          f"hydra.run.dir={run}"], cwd=workdir, env=gan_env(),
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "1 ranks" in (run / "train.log").read_text()
+    assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 6
