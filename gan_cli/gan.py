@@ -57,6 +57,8 @@ class GAN:
     stabilizers: list[Stabilizer] = field(default_factory=list)
     num_classes: int = 0  # > 0: a conditional model; batches come with labels
     seed: int = 0  # seeds the noise generator, the same on every rank
+    decay: str = "none"  # learning-rate decay (set_progress)
+    decay_start: float = 0.0
 
     def __post_init__(self) -> None:
         self.stats = Stats()
@@ -71,6 +73,7 @@ class GAN:
         self.g_forward = compile_(self.rt.wrap(self.G))
         self.d_forward = compile_(self.rt.wrap(self.D))
         self.noise_gen = torch.Generator(self.rt.device).manual_seed(self.seed)
+        self.base_lr = (self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"])
         self.d_inputs = sorted(self.stabilizers, key=lambda s: s.d_input_order)
         self.samples_per_score = 1  # samples behind each D score (packing: m)
         for s in self.stabilizers:
@@ -163,6 +166,17 @@ class GAN:
         for s in self.stabilizers:
             s.after_g_step(self.G)
         self.stats.report("Loss/G", loss)
+
+    def set_progress(self, step: int, total: int) -> None:
+        """The learning rates at `step` of `total`: constant, or falling linearly to 0 over the
+        rest of the run after `decay_start`. Set from the step alone, so a resume is exact."""
+        factor = 1.0
+        if self.decay == "linear":
+            begin = self.decay_start * total
+            factor = min(1.0, max(0.0, (total - step) / max(total - begin, 1.0)))
+        for opt, base in ((self.opt_g, self.base_lr[0]), (self.opt_d, self.base_lr[1])):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
 
     def step(self, batches) -> None:
         """A training step: `d_steps` D updates, each on a new real batch (with its labels, for
@@ -270,4 +284,6 @@ def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime, num_classes: 
         stabilizers=stabilizers,
         num_classes=num_classes,
         seed=spec.seed,
+        decay=optim.decay.value,
+        decay_start=optim.decay_start,
     )

@@ -158,6 +158,7 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
     with logging_redirect_tqdm(), StopRequest() as stop:
         for step in range(start + 1, spec.steps + 1):
             gan.G.train()
+            gan.set_progress(step - 1, spec.steps)  # the learning rates of this step
             gan.step(batches)
             since += 1
             bar.update()

@@ -130,3 +130,17 @@ def test_each_critic_step_gets_a_new_real_batch_and_new_noise():
     assert len(noises) == 3 and not torch.equal(noises[0], noises[1])
     assert not torch.equal(noises[1], noises[2])
     assert [f.requires_grad for f in fakes] == [False, False, True]  # only the last keeps G's graph
+
+
+def test_linear_learning_rate_decay_follows_the_step():
+    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25", "optim.decay=linear",
+                              "optim.decay_start=0.5", "optim.lr_d=4e-4"))  # fmt: skip
+    gan = build_gan(cfg, spec, (2,), CPU)
+    for step, factor in ((0, 1.0), (50, 1.0), (75, 0.5), (90, 0.2), (100, 0.0)):
+        gan.set_progress(step, 100)
+        assert gan.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * factor)
+        assert gan.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * factor)
+    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25"))  # the default: constant
+    gan = build_gan(cfg, spec, (2,), CPU)
+    gan.set_progress(99, 100)
+    assert gan.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4)

@@ -49,6 +49,11 @@ class OptimName(str, Enum):
     rmsprop = "rmsprop"
 
 
+class Decay(str, Enum):
+    none = "none"
+    linear = "linear"
+
+
 @dataclass
 class OptimConfig(Checked):
     name: OptimName = OptimName.adam
@@ -57,9 +62,13 @@ class OptimConfig(Checked):
     lr_d: float = "${.lr}"  # type: ignore[assignment]
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam only
     d_steps: int = 1  # discriminator (critic) updates per generator update
+    decay: Decay = Decay.none  # linear: both learning rates fall linearly to 0 at the last step
+    # (SNGAN's and BigGAN's code; with `decay_start`, only from that share of the run on)
+    decay_start: float = 0.0  # share of `steps` before the decay begins
 
     def check(self, root: Any) -> None:
         self.require_positive("lr", "lr_g", "lr_d", "d_steps")
+        self.require("decay_start", 0 <= self.decay_start < 1, "in [0, 1)")
         ok = len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas)
         self.require("betas", ok, "two numbers in [0, 1)")
 
