@@ -127,6 +127,8 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
     under_torchrun = "MASTER_ADDR" in os.environ and "RANK" in os.environ
     if under_torchrun and not dist.is_initialized():  # torchrun's environment (env://)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     if precision == "auto":
         precision = "bf16" if native_bf16(device) else "fp32"
     if precision == "bf16" and device.type == "cuda" and not native_bf16(device):
