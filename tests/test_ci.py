@@ -18,11 +18,13 @@ def test_ci_run_ignores_variables_that_would_narrow_the_suite(tmp_path):
         'test:\n\t@echo "ARGS=[$(ARGS)] ADDOPTS=[$$PYTEST_ADDOPTS] FLAGS=[$(MAKEFLAGS)]"\n'
     )
     narrowing = {"ARGS": "-k nothing", "PYTEST_ADDOPTS": "-k nothing --co",
-                 "MAKEFLAGS": "-i", "PYTEST_PLUGINS": "evil"}  # fmt: skip
+                 "MAKEFLAGS": "-i", "PYTEST_PLUGINS": "evil", "MAKELEVEL": "1"}  # fmt: skip
     out = subprocess.run([str(tmp_path / ".ci" / "run")], env={**os.environ, **narrowing},
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("ARGS=[] ADDOPTS=[] FLAGS=[")
+    # MAKELEVEL (set when the suite itself runs under `make test`) is cleared too, so make
+    # prints no "Entering directory" lines around the recipe's output
+    assert out.stdout.startswith("ARGS=[] ADDOPTS=[] FLAGS=["), out.stdout
     flags = out.stdout.split("FLAGS=[", 1)[1]
     assert "i" not in flags.split("--")[0], flags  # no -i (ignore errors) from the environment
 
