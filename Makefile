@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-train: install  ## the main job: `gan train` on the embedded digits data set (pass ARGS="...")
-	$(BIN)/gan train $(ARGS)
+# the main job: the digits recipe (conf/experiment/digits.yaml) on the embedded digits; extra
+# overrides in ARGS="...", another preset with RECIPE=experiment=grid25 (RECIPE= for none)
+RECIPE ?= experiment=digits
+train: install
+	$(BIN)/gan train $(RECIPE) $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest -q $(ARGS)
