@@ -4,6 +4,7 @@ built from each job's status file, `gan report`, and pre-emption by SIGUSR2."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 
@@ -31,6 +32,11 @@ def test_a_launched_sweep_with_a_failing_job_reports_it_and_exits_non_zero(launc
     assert "reason: training diverged at step 10" in out.stdout
     statuses = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/status.json"))]
     assert [s["status"] for s in statuses] == ["ok", "failed", "ok"]
+    if launcher == "joblib":  # two jobs at once: joblib gives each its share of the cores (at
+        # one thread per core in each, their threads would spin against each other)
+        threads = max(1, (os.cpu_count() or 1) // 2)
+        logs = [p.read_text() for p in sorted(sweep.glob("*/train.log"))]
+        assert len(logs) == 3 and all(f", {threads} CPU threads" in log for log in logs), logs
 
 
 def test_an_optuna_search_runs_its_trials_and_records_the_best(workdir):
