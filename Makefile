@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 # overrides in ARGS="...", another preset with RECIPE=experiment=grid25 (RECIPE= for none)
 RECIPE ?= experiment=digits
 train: install
-	$(BIN)/gan train $(RECIPE) $(ARGS)
+	$(BIN)/gan train $(ARGS) $(RECIPE)  # ARGS first: they may start with --multirun
 
 test: install
 	$(BIN)/python -m pytest -q $(ARGS)

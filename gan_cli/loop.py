@@ -122,7 +122,7 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
     writer.hparams({**flatten(config), **choices}, metrics=tracked)  # model=dcgan, ...
     millions = [sum(p.numel() for p in net.parameters()) / 1e6 for net in (gan.G, gan.D)]
     log.info(
-        "run dir %s | data %s %s x %d | G %.2fM, D %.2fM params | %s %s, %d CPU threads%s",
+        "run dir %s | data %s %s x %d | G %.2fM, D %.2fM params | %s %s, CPU threads %d%s",
         run_dir, source.name, source.shape, len(source), *millions, rt.device, rt.precision,
         torch.get_num_threads(), f" | {rt.world_size} ranks" if rt.distributed else "",
     )  # fmt: skip
