@@ -49,16 +49,28 @@ def final_metrics(run_dir) -> dict:
     return {k.removeprefix("Metrics/"): v for k, v in final.items() if k.startswith("Metrics/")}
 
 
+def trained_metrics(workdir, name: str, *overrides: str) -> dict:
+    """`gan train` with `overrides` into workdir/name; its final evaluation."""
+    run_dir = workdir / name
+    out = run_gan("train", *overrides, f"hydra.run.dir={run_dir}", cwd=workdir, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return final_metrics(run_dir)
+
+
 @pytest.mark.parametrize("name", list(FLOORS))
 def test_each_objective_reaches_its_floor(name, workdir):
     overrides, floors = FLOORS[name]
-    run_dir = workdir / name
-    out = run_gan("train", *overrides, "seed=0", f"hydra.run.dir={run_dir}", cwd=workdir,
-                  timeout=600)  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    final = final_metrics(run_dir)
+    final = trained_metrics(workdir, name, *overrides, "seed=0")
     got = {k: final[k] for k in floors}
     assert all(got[k] >= floor for k, floor in floors.items()), (name, got, floors)
+
+
+RECIPES = {  # preset: its floor, 12,000 of its 32,000 steps (decay over the last 6,000)
+    # seeds 0-2: 25 modes, 87-89 % within 3 sigma, reverse KL 0.007-0.008 (the plain GAN at
+    # the same steps: 18-25 modes, 50-65 %)
+    "grid25": {"modes": 23, "high_quality": 0.8},
+    "ring8": {"modes": 8, "high_quality": 0.85},  # seed 0: 8 modes, 96 %
+}
 
 
 def test_an_untrained_generator_does_not_reach_the_2d_floors():
@@ -74,27 +86,16 @@ def test_an_untrained_generator_does_not_reach_the_2d_floors():
     assert not all(untrained[k] >= floor for k, floor in floors.items()), untrained
 
 
-RECIPES = {  # preset: its floor, 12,000 of its 32,000 steps (decay over the last 6,000)
-    # seeds 0-2: 25 modes, 87-89 % within 3 sigma, reverse KL 0.007-0.008 (the plain GAN at
-    # the same steps: 18-25 modes, 50-65 %)
-    "grid25": {"modes": 23, "high_quality": 0.8},
-    "ring8": {"modes": 8, "high_quality": 0.85},  # seed 0: 8 modes, 96 %
-}
-
-
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_each_2d_recipe_reaches_its_floor_and_beats_the_plain_gan_at_equal_steps(recipe, workdir):
     """The recipe against experiment=grid25_mlp (the plain GAN: no R1, no EMA, no decay) on the
     same data, seed and number of steps."""
     short = ["steps=12000", "eval.every=12000", "seed=0"]
     plain = ["experiment=grid25_mlp", f"dataset={recipe}"]
-    got = {}
-    for name, preset in (("recipe", [f"experiment={recipe}"]), ("plain", plain)):
-        run_dir = workdir / name
-        out = run_gan("train", *preset, *short, f"hydra.run.dir={run_dir}", cwd=workdir,
-                      timeout=600)  # fmt: skip
-        assert out.returncode == 0, out.stderr
-        got[name] = final_metrics(run_dir)
+    got = {
+        name: trained_metrics(workdir, name, *preset, *short)
+        for name, preset in (("recipe", [f"experiment={recipe}"]), ("plain", plain))
+    }
     assert all(got["recipe"][k] >= v for k, v in RECIPES[recipe].items()), got
     assert got["recipe"]["reverse_kl"] < got["plain"]["reverse_kl"], got
     assert got["recipe"]["high_quality"] > got["plain"]["high_quality"], got
@@ -108,12 +109,9 @@ def test_the_digits_recipe_reaches_its_floor_and_beats_the_plain_gan_at_equal_st
     stabiliser, lr 2e-4) for the same 1,000 steps, seed 0. Seed 0 here: the recipe FID 114.2,
     the plain GAN 232.7 (both 9 classes)."""
     short = ["steps=1000", "eval.every=1000", "seed=0"]
-    got = {}
-    for name, preset in (("recipe", ["experiment=digits"]), ("plain", [])):
-        run_dir = workdir / name
-        out = run_gan("train", *preset, *short, f"hydra.run.dir={run_dir}", cwd=workdir,
-                      timeout=600)  # fmt: skip
-        assert out.returncode == 0, out.stderr
-        got[name] = final_metrics(run_dir)
+    got = {
+        name: trained_metrics(workdir, name, *preset, *short)
+        for name, preset in (("recipe", ["experiment=digits"]), ("plain", []))
+    }
     assert got["recipe"]["classes"] >= 9 and got["recipe"]["fid"] <= DIGITS_FID_FLOOR, got
     assert got["recipe"]["fid"] < got["plain"]["fid"], got
