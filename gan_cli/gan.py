@@ -35,6 +35,16 @@ from gan_cli.stabilizers.base import Stabilizer
 from gan_cli.stats import Stats
 
 
+@dataclass
+class Part:
+    """One micro-batch of a step: real samples, noise, labels, and what G made of the noise."""
+
+    real: Tensor
+    z: Tensor
+    c: Tensor | None
+    fake: Tensor | None = None
+
+
 def make_optimizer(
     cfg: OptimConfig, params, lr: float, betas=None, **impl
 ) -> torch.optim.Optimizer:
@@ -59,6 +69,7 @@ class GAN:
     seed: int = 0  # seeds the noise generator, the same on every rank
     decay: str = "none"  # learning-rate decay (set_progress)
     decay_start: float = 0.0
+    micro_batches: int = 1  # parts of each rank's batch whose gradients add up (accumulation)
 
     def __post_init__(self) -> None:
         self.stats = Stats()
@@ -113,59 +124,75 @@ class GAN:
         return z[rt.rank * n : (rt.rank + 1) * n] if rt.world_size > 1 else z
 
     # ---- the phases
-    def d_step(self, real: Tensor, keep_graph: bool, c: Tensor | None = None) -> Tensor:
+    def d_step(self, real: Tensor, keep_graph: bool, c: Tensor | None = None) -> list[Part]:
         """Dmain (and Dreg when due) on a real batch and a fresh generated one (of the same
-        classes, for a conditional model). Returns the generated batch, with its graph when
-        `keep_graph`: the G step reuses it instead of running G again."""
-        with torch.set_grad_enabled(keep_graph), self.rt.autocast():
-            fake = self.run_G(self.noise(real.shape[0]), c)
-        with self.rt.autocast():
-            real_scores = self.run_D(real, c)  # real data labelled real ...
-            fake_scores = self.run_D(fake.detach(), c)  # ... generated labelled fake; no grad to G
-            loss = self.loss.d_loss(real_scores, fake_scores)
-        for s in self.stabilizers:
-            s.observe_real(real_scores)
+        classes, for a conditional model), in `micro_batches` parts whose gradients add up.
+        Returns the parts; with one part and `keep_graph`, its generated batch keeps its graph
+        and the G step reuses it instead of running G again."""
+        parts = self._split(real, self.noise(real.shape[0]), c)
+        keep_graph = keep_graph and len(parts) == 1  # else the G step runs G again, per part
+        self.opt_d.zero_grad(set_to_none=True)
+        for i, part in enumerate(parts):
+            with torch.set_grad_enabled(keep_graph), self.rt.autocast():
+                part.fake = self.run_G(part.z, part.c)
+            real, fake = part.real, part.fake.detach()  # no gradient to G
+            with self._no_sync(self.d_forward, i < len(parts) - 1):
+                with self.rt.autocast():
+                    real_scores = self.run_D(real, part.c)  # real data labelled real ...
+                    fake_scores = self.run_D(fake, part.c)  # ... generated labelled fake
+                    loss = self.loss.d_loss(real_scores, fake_scores)
+                penalties = self._d_penalties(part, lazy=False)
+                self._backward(self.scaler_d, sum(penalties, loss), len(parts))
+            for s in self.stabilizers:
+                s.observe_real(real_scores)
+            self.stats.report("Loss/D", loss)
+            self.stats.report("D/real", real_scores)
+            self.stats.report("D/fake", fake_scores)
+        self._step(self.opt_d, self.scaler_d)
         self.d_updates += 1
-
-        def penalties(lazy: bool) -> list[Tensor]:
-            due = [s for s in self.stabilizers if (s.every > 1) == lazy]
-            terms = [(s.every, s.d_penalty(self, real, fake.detach(), c)) for s in due]
-            return [k * t if lazy else t for k, t in terms if t is not None]
-
-        self._update(self.opt_d, self.scaler_d, sum(penalties(lazy=False), loss))
-        if self.d_every > 1 and self.d_updates % self.d_every == 0 and (lazy := penalties(True)):
-            self._update(self.opt_d, self.scaler_d, sum(lazy), self.D)  # Dreg
+        if self.d_every > 1 and self.d_updates % self.d_every == 0:  # Dreg
+            self._lazy_update(self.opt_d, self.scaler_d, self.D,
+                              [self._d_penalties(part, lazy=True) for part in parts])  # fmt: skip
         for s in self.stabilizers:
             s.after_d_step(self.D)
-        self.stats.report("Loss/D", loss)
-        self.stats.report("D/real", real_scores)
-        self.stats.report("D/fake", fake_scores)
-        return fake
+        return parts
 
-    def g_step(self, fake: Tensor, real: Tensor, c: Tensor | None = None) -> None:
-        """Gmain: one G update through the D just trained, on the samples of the last D step
-        (and Greg, G's lazy penalties, when due)."""
+    def g_step(self, parts: list[Part]) -> None:
+        """Gmain: one G update through the D just trained, on the generated samples of the last
+        D step (run again from their noise when in several parts), and Greg when due."""
         self.D.requires_grad_(False)  # the backward passes through D, without D's weight grads
-        no_sync = getattr(self.d_forward, "no_sync", contextlib.nullcontext)  # DDP: no D sync
-        with self.rt.autocast(), no_sync():
-            real_scores = None
-            if self.loss.uses_real_in_g:
-                with torch.no_grad():
-                    real_scores = self.run_D(real, c)
-            loss = self.loss.g_loss(self.run_D(fake, c), real_scores)
+        self.opt_g.zero_grad(set_to_none=True)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1  # DDP: D never syncs here; G once, on the last part
+            with self._no_sync(self.d_forward), self._no_sync(self.g_forward, not last):
+                with self.rt.autocast():
+                    fake = part.fake if part.fake.requires_grad else self.run_G(part.z, part.c)
+                    real_scores = None
+                    if self.loss.uses_real_in_g:
+                        with torch.no_grad():
+                            real_scores = self.run_D(part.real, part.c)
+                    loss = self.loss.g_loss(self.run_D(fake, part.c), real_scores)
+                terms = [s.g_penalty(self, len(fake), part.c) for s in self.stabilizers
+                         if s.g_every == 1]  # fmt: skip
+                self._backward(self.scaler_g, sum((t for t in terms if t is not None), loss),
+                               len(parts))  # fmt: skip
+            self.stats.report("Loss/G", loss)
+        self._step(self.opt_g, self.scaler_g)
         self.g_updates += 1
-        due = [s for s in self.stabilizers if s.g_every == 1]
-        terms = [t for s in due if (t := s.g_penalty(self, len(fake), c)) is not None]
-        self._update(self.opt_g, self.scaler_g, sum(terms, loss))
         if self.g_every > 1 and self.g_updates % self.g_every == 0:  # Greg
-            lazy = [(s.g_every, s.g_penalty(self, len(fake), c)) for s in self.stabilizers
-                    if s.g_every > 1]  # fmt: skip
-            if lazy := [k * t for k, t in lazy if t is not None]:
-                self._update(self.opt_g, self.scaler_g, sum(lazy), self.G)
+            lazy = [[s.g_every * t for s in self.stabilizers if s.g_every > 1
+                     if (t := s.g_penalty(self, len(part.z), part.c)) is not None]
+                    for part in parts]  # fmt: skip
+            self._lazy_update(self.opt_g, self.scaler_g, self.G, lazy)
         self.D.requires_grad_(True)
         for s in self.stabilizers:
             s.after_g_step(self.G)
-        self.stats.report("Loss/G", loss)
+
+    def _d_penalties(self, part: Part, lazy: bool) -> list[Tensor]:
+        """D's penalties due at every update (lazy=False), or the lazy ones weighted by k."""
+        due = [s for s in self.stabilizers if (s.every > 1) == lazy]
+        terms = [(s.every, s.d_penalty(self, part.real, part.fake.detach(), part.c)) for s in due]
+        return [k * t if lazy else t for k, t in terms if t is not None]
 
     def set_progress(self, step: int, total: int) -> None:
         """The learning rates at `step` of `total`: constant, or falling linearly to 0 over the
@@ -187,19 +214,46 @@ class GAN:
             real = next(batches)
             if self.num_classes:
                 real, c = real
-            fake = self.d_step(real, keep_graph=i == self.d_steps - 1, c=c)
-        self.g_step(fake, real, c)
+            parts = self.d_step(real, keep_graph=i == self.d_steps - 1, c=c)
+        self.g_step(parts)
 
-    def _update(self, opt: torch.optim.Optimizer, scaler, loss: Tensor,
-                unwrapped: nn.Module | None = None) -> None:  # fmt: skip
-        """One optimiser step on `loss`; `unwrapped`: the network the loss went through
-        outside DDP, whose gradients are then averaged over the ranks by hand."""
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+    def _split(self, real: Tensor, z: Tensor, c: Tensor | None) -> list[Part]:
+        """This rank's batch as `micro_batches` parts (one part: the batch itself)."""
+        k = self.micro_batches
+        if k == 1:
+            return [Part(real, z, c)]
+        cs = c.chunk(k) if c is not None else [None] * k
+        return [Part(r, n, cc) for r, n, cc in zip(real.chunk(k), z.chunk(k), cs, strict=True)]
+
+    @staticmethod
+    def _no_sync(net: nn.Module, skip: bool = True):
+        """DDP's no_sync() for `net` when `skip` (a part whose gradients only add up locally)."""
+        no_sync = getattr(net, "no_sync", None)
+        return no_sync() if skip and no_sync is not None else contextlib.nullcontext()
+
+    @staticmethod
+    def _backward(scaler, loss: Tensor, parts: int) -> None:
+        """Add one part's share of the batch mean to the gradients."""
+        scaler.scale(loss / parts if parts > 1 else loss).backward()
+
+    def _step(self, opt: torch.optim.Optimizer, scaler, unwrapped: nn.Module | None = None
+              ) -> None:  # fmt: skip
+        """The optimiser step on the gradients added up; `unwrapped`: the network the loss went
+        through outside DDP, whose gradients are then averaged over the ranks by hand."""
         if unwrapped is not None:
             self.rt.average_grads(unwrapped)
         scaler.step(opt)
         scaler.update()
+
+    def _lazy_update(self, opt, scaler, net: nn.Module, terms: list[list[Tensor]]) -> None:
+        """A lazy regularisation step (Dreg, Greg) on each part's weighted penalties."""
+        if not any(terms):
+            return
+        opt.zero_grad(set_to_none=True)
+        for part_terms in terms:
+            if part_terms:
+                self._backward(scaler, sum(part_terms), len(terms))
+        self._step(opt, scaler, net)
 
     @property
     def sampler(self) -> nn.Module:
@@ -286,4 +340,5 @@ def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime, num_classes: 
         seed=spec.seed,
         decay=optim.decay.value,
         decay_start=optim.decay_start,
+        micro_batches=spec.micro_batches,
     )

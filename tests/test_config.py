@@ -129,6 +129,7 @@ def test_experiment_preset_overrides_groups():
         ("stabilizers=[ema] stabilizers.ema.half_life=0", "stabilizers.ema.half_life"),
         ("stabilizers=[r1] model.d_norm=none stabilizers.r1.gamma=-1", "stabilizers.r1.gamma"),
         ("stabilizers=[packing] stabilizers.packing.m=1", "stabilizers.packing.m"),
+        ("micro_batches=0", "micro_batches"),
     ],
 )
 def test_out_of_range_values_fail_validation_naming_the_key(override, key):
@@ -159,6 +160,23 @@ def test_wrong_types_fail_at_composition_naming_the_key(override, key):
         compose_train(*override.split())
     assert isinstance(info.value.__cause__, ValidationError)
     assert key in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (["micro_batches=3"], "batch_size=64: must divide by micro_batches=3 x the number of "
+                              "ranks (1)"),
+        (["micro_batches=16", "stabilizers=[packing]", "stabilizers.packing.m=8"],
+         "batch_size=64: must divide by stabilizers.packing.m=8 x 16 (ranks x micro_batches)"),
+    ],
+)  # fmt: skip
+def test_micro_batches_must_split_the_batch_evenly(overrides, line):
+    with pytest.raises(ConfigError) as info:
+        spec_of(*overrides)
+    assert str(info.value) == line
+    _, spec = spec_of("micro_batches=4", "stabilizers=[packing]", "stabilizers.packing.m=4")
+    assert spec.micro_batches == 4 and spec.forward_passes() == 4
 
 
 def test_unknown_choice_and_unknown_key_fail_at_composition():

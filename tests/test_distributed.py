@@ -26,22 +26,25 @@ def close(a: dict, b: dict, atol: float) -> bool:
 
 def test_two_ranks_compute_what_one_process_does_and_write_one_run(workdir):
     runs = {}
-    for ranks in (1, 2):
-        run_dir = workdir / f"r{ranks}"
+    for ranks, parts in ((1, 1), (2, 1), (2, 2)):  # 2 x 2: accumulation under DDP's no_sync
+        run_dir = workdir / f"r{ranks}" if parts == 1 else workdir / "r2m2"
         out = run_gan("train", *RING, "steps=10", f"device.nproc_per_node={ranks}",
-                      f"hydra.run.dir={run_dir}", cwd=workdir)  # fmt: skip
+                      f"micro_batches={parts}", f"hydra.run.dir={run_dir}",
+                      cwd=workdir)  # fmt: skip
         assert out.returncode == 0, out.stderr
-        runs[ranks] = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+        runs[run_dir.name] = checkpoint.load(run_dir / "checkpoints" / "last.pt")
     assert (
         "all 2 ranks ended with identical generator weights"
         in (workdir / "r2" / "train.log").read_text()
     )
     # the same global batch, noise and data sliced per rank: the same training, to float
     # precision (gradients averaged over two halves instead of one mean over the whole)
-    assert close(runs[1]["G"], runs[2]["G"], 1e-5) and close(runs[1]["D"], runs[2]["D"], 1e-5)
+    for other in ("r2", "r2m2"):
+        assert close(runs["r1"]["G"], runs[other]["G"], 1e-5), other
+        assert close(runs["r1"]["D"], runs[other]["D"], 1e-5), other
     assert not (workdir / "outputs").exists()  # one run folder, the one named
     assert len(list((workdir / "r2").rglob("events.out.tfevents.*"))) == 1
-    assert len(runs[2]["rng"]) == 2  # every rank's generators
+    assert len(runs["r2"]["rng"]) == 2  # every rank's generators
 
 
 def test_two_ranks_of_a_batch_norm_dcgan_train_and_resume_in_one_process(workdir):

@@ -10,7 +10,7 @@ from conftest import spec_of, tiny
 from torch import nn
 
 from gan_cli.data.source import BatchStream, TensorSource
-from gan_cli.gan import build_gan
+from gan_cli.gan import Part, build_gan
 from gan_cli.models import dcgan
 from gan_cli.runtime import Runtime
 
@@ -52,8 +52,8 @@ def test_builds_and_trains_one_step(overrides, shape):
     fake = gan.G(gan.noise(len(real))).detach()  # the batch d_step will draw (same noise)
     before = d_objective(gan, real, fake)
     gan.noise_gen.set_state(rng)
-    drawn = gan.d_step(real, keep_graph=False)
-    assert torch.equal(drawn, fake)
+    (part,) = gan.d_step(real, keep_graph=False)  # one micro-batch: the batch itself
+    assert torch.equal(part.fake, fake) and part.real is real
     assert d_objective(gan, real, fake) < before
 
     # a whole step (D steps, then G) changes both networks and reports finite values
@@ -92,7 +92,8 @@ def test_g_step_leaves_d_untouched_and_without_grads():
     cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25"))
     gan = build_gan(cfg, spec, (2,), CPU)
     d_before = [p.detach().clone() for p in gan.D.parameters()]
-    gan.g_step(gan.G(gan.noise(8)), real=None)
+    z = gan.noise(8)
+    gan.g_step([Part(real=torch.randn(8, 2), z=z, c=None, fake=gan.G(z))])
     assert all(p.grad is None for p in gan.D.parameters())
     assert all(torch.equal(a, b) for a, b in zip(d_before, gan.D.parameters(), strict=True))
     assert all(p.requires_grad for p in gan.D.parameters())
@@ -112,16 +113,17 @@ def test_each_critic_step_gets_a_new_real_batch_and_new_noise():
 
     def spy_d(real, keep_graph, c=None):
         reals.append(real)
-        fakes.append(d_step(real, keep_graph, c))
+        fakes.append(d_step(real, keep_graph, c))  # the step's parts: one here
         return fakes[-1]
 
     def spy_noise(n):
         noises.append(noise(n))
         return noises[-1]
 
-    def spy_g(fake, real, c=None):
-        assert fake is fakes[-1] and real is reals[-1] and fake.requires_grad
-        return g_step(fake, real, c)
+    def spy_g(parts):
+        (part,) = parts
+        assert parts is fakes[-1] and part.real is reals[-1] and part.fake.requires_grad
+        return g_step(parts)
 
     gan.d_step, gan.g_step, gan.noise = spy_d, spy_g, spy_noise
     gan.step(batches)
@@ -129,7 +131,8 @@ def test_each_critic_step_gets_a_new_real_batch_and_new_noise():
     assert len({tuple(r[:, 0].tolist()) for r in reals}) == 3  # three different batches
     assert len(noises) == 3 and not torch.equal(noises[0], noises[1])
     assert not torch.equal(noises[1], noises[2])
-    assert [f.requires_grad for f in fakes] == [False, False, True]  # only the last keeps G's graph
+    # only the last keeps G's graph
+    assert [part.fake.requires_grad for (part,) in fakes] == [False, False, True]
 
 
 def test_linear_learning_rate_decay_follows_the_step():
@@ -144,3 +147,39 @@ def test_linear_learning_rate_decay_follows_the_step():
     gan = build_gan(cfg, spec, (2,), CPU)
     gan.set_progress(99, 100)
     assert gan.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["loss=non_saturating"], ["loss=hinge", "stabilizers=[r1,r2]", "stabilizers.r1.every=2",
+                               "stabilizers.r2.every=2", "optim.d_steps=2"]],
+    ids=["plain", "lazy r1+r2, 2 D steps"],
+)  # fmt: skip
+def test_micro_batches_make_the_update_of_the_whole_batch(extra):
+    """Gradient accumulation: a batch of 64 in 4 parts of 16 trains as the batch in one piece
+    (MLP without batch norm, fp32: equal to float rounding), lazy penalties included. The last
+    gradients are compared too: Adam's steps would hide a gradient k times too large."""
+    weights, grads = [], []
+    for k in (1, 4):
+        cfg, spec = spec_of("model=mlp", "dataset=ring8", "model.hidden=32", "batch_size=64",
+                            "device.precision=fp32", f"micro_batches={k}", *extra)  # fmt: skip
+        torch.manual_seed(0)
+        gan = build_gan(cfg, spec, (2,), CPU)
+        assert gan.micro_batches == k
+        batches = BatchStream(random_source((2,), 256), 64, seed=0, device=CPU.device)
+        for _ in range(6):
+            gan.step(batches)
+        weights.append([p.detach().clone() for net in (gan.G, gan.D) for p in net.parameters()])
+        grads.append([p.grad for net in (gan.G, gan.D) for p in net.parameters()])
+        reported = gan.stats.flush()
+        assert math.isfinite(reported["Loss/D"]) and math.isfinite(reported["Loss/G"])
+    whole, parts = weights
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(whole, parts, strict=True))
+    assert all(a is b is None or torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+               for a, b in zip(*grads, strict=True))  # fmt: skip
+    assert sum(g is not None for g in grads[1]) >= len(grads[1]) // 2
+    # ... and the comparison can fail: 6 steps moved the weights far beyond that tolerance
+    torch.manual_seed(0)
+    fresh = build_gan(cfg, spec, (2,), CPU)
+    start = [p for net in (fresh.G, fresh.D) for p in net.parameters()]
+    assert any(not torch.allclose(a, b, atol=1e-3) for a, b in zip(start, parts, strict=True))

@@ -111,7 +111,10 @@ class TrainConfig(Checked):
     eval: EvalConfig = field(default_factory=EvalConfig)
     seed: int = 0
     steps: int = 1500  # generator updates; the run ends after this many
-    batch_size: int = 64
+    batch_size: int = 64  # the global batch of each update, over all ranks
+    micro_batches: int = 1  # > 1: each rank's batch runs in this many parts whose gradients
+    # add up before the update: the same update in less memory (batch norm and relativistic
+    # losses then see the statistics of a part; see README "Gradient accumulation")
     log_every: int = 50  # steps between scalars (the only host sync of the loop)
     sample_every: int = 250  # steps between fixed-noise sample grids
     ckpt_every: int = 500  # steps between checkpoints (the last step always saves)
@@ -123,13 +126,24 @@ class TrainConfig(Checked):
     def check(self, root: Any) -> None:
         self.require("steps", self.steps >= 1, ">= 1")
         self.require("batch_size", self.batch_size >= 1, ">= 1")
-        world = max(self.device.nproc_per_node, int(os.environ.get("WORLD_SIZE", "1")))
+        self.require("micro_batches", self.micro_batches >= 1, ">= 1")
+        world = self.world_size()
         if self.batch_size % world:
             raise ConfigError(f"batch_size={self.batch_size}: must divide by the number of "
                               f"ranks ({world}); batch_size is the global batch")  # fmt: skip
+        if self.batch_size % (world * self.micro_batches):
+            raise ConfigError(f"batch_size={self.batch_size}: must divide by micro_batches="
+                              f"{self.micro_batches} x the number of ranks ({world})")  # fmt: skip
         self.require_positive("log_every", "sample_every", "ckpt_every", "grid_size")
         self.require("ckpt_keep", self.ckpt_keep >= 1, ">= 1")
         check_lazy_intervals(self.stabilizers)
+
+    def world_size(self) -> int:
+        return max(self.device.nproc_per_node, int(os.environ.get("WORLD_SIZE", "1")))
+
+    def forward_passes(self) -> int:
+        """The parts each global batch is split into: one per rank and micro-batch."""
+        return self.world_size() * max(self.micro_batches, 1)
 
 
 @dataclass

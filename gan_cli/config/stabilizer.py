@@ -167,10 +167,11 @@ class PackingConfig(StabilizerConfig):
 
     def check(self, root: Any) -> None:
         self.require("m", self.m >= 2, ">= 2")
-        if root.batch_size % self.m:
-            raise ConfigError(
-                f"batch_size={root.batch_size}: must divide by stabilizers.packing.m={self.m}"
-            )
+        parts = root.forward_passes()  # each forward pass of D packs its own samples
+        if root.batch_size % (parts * self.m):
+            times = f" x {parts} (ranks x micro_batches)" if parts > 1 else ""
+            raise ConfigError(f"batch_size={root.batch_size}: must divide by "
+                              f"stabilizers.packing.m={self.m}{times}")  # fmt: skip
 
 
 def check_lazy_intervals(stabilizers: dict[str, Any]) -> None:
