@@ -96,8 +96,9 @@ class Runtime:
         return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
 
     def place(self, module: torch.nn.Module) -> torch.nn.Module:
-        """Move a network to the device, channels-last if it has convolutions."""
-        convolutional = any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in module.modules())
+        """Move a network to the device, channels-last if it has convolutions: any 4-D weight,
+        nn.Conv2d's or a model's own (StyleGAN2's equalised and modulated convolutions)."""
+        convolutional = any(p.dim() == 4 for p in module.parameters())
         fmt = torch.channels_last if self.channels_last and convolutional else None
         return module.to(self.device, memory_format=fmt) if fmt else module.to(self.device)
 
