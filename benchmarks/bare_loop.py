@@ -4,7 +4,9 @@ Same networks (built by gan_cli's own builders, with the defaults of conf/model/
 and the same `--set key=value` overrides, so the architectures are identical), same
 non-saturating loss, Adam (lr 2e-4, betas (0.5, 0.999)), random images held on the device, the
 same precision and memory format. Nothing else: no config, no logging, no checkpoints. Like
-`gan train` it freezes D's weights during the G step (a loop written with care would).
+`gan train` it freezes D's weights during the G step (a loop written with care would), and on
+the CPU it keeps glibc's freed memory as `gan train` does (runtime.keep_freed_memory), so the
+ratio measures the loop, not the allocator.
 
     python benchmarks/bare_loop.py --model resnet --resolution 32 --batch 64 --precision bf16 \\
         --channels-last --set g_width=64
@@ -24,6 +26,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import yaml
+
+from gan_cli.runtime import keep_freed_memory
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 
@@ -54,6 +58,8 @@ def main() -> None:
 
     torch.manual_seed(0)
     dev = torch.device(a.device)
+    if dev.type == "cpu":
+        keep_freed_memory()
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     build = importlib.import_module(f"gan_cli.models.{a.model}").build
     G, D = build((3, a.resolution, a.resolution), **model_params(a.model, a.set))

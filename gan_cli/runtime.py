@@ -9,8 +9,10 @@ decides which process logs and writes (`is_main`, rank 0): no other rank writes 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import random
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -135,12 +137,35 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
     if precision == "bf16" and device.type == "cuda" and not native_bf16(device):
         raise ConfigError("device.precision=bf16: this GPU has no native bfloat16 (needs "
                           "compute capability 8.0+); use fp16 or fp32")  # fmt: skip
+    if device.type == "cpu":
+        keep_freed_memory()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
     sync_bn = bool(cfg.sync_batchnorm) and device.type == "cuda" and world_size > 1
     return Runtime(device, precision, bool(cfg.channels_last), bool(cfg.compile), rank,
                    world_size, sync_bn)  # fmt: skip
+
+
+def keep_freed_memory() -> None:
+    """Let glibc keep freed memory for the next step instead of handing it back to the OS.
+
+    By default each activation buffer of 128 KB-32 MB is mapped fresh and unmapped when freed,
+    so every step page-faults its whole working set in again: 6.5 million faults in 45
+    StyleGAN2 steps, measured with /usr/bin/time. With allocations up to 32 MB served from the
+    heap and up to 1 GB of free heap kept, faults drop ~15x and training runs 5-20 % faster
+    (DCGAN 64 px fp32 145-149 -> 153-154 img/s; StyleGAN2 32 px 75 -> 90). The cost: freed
+    memory stays with the process. Linux/glibc only; elsewhere nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, ...)
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # glibc's <malloc.h>
+    libc.mallopt(m_mmap_threshold, 32 * 2**20)  # glibc's largest value
+    libc.mallopt(m_trim_threshold, 2**30)
+    libc.mallopt(m_top_pad, 64 * 2**20)
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
 # Each stabiliser and new loss against the same run without it, 3 seeds, in a setting where its
-# paper says it helps; writes docs/stabilizers/*.md (tables) for docs/stabilizers.md.
-#   scripts/stabilizer_table.sh            (about 70 minutes on 2 CPU cores, one job at a time)
-# Runs go to runs/stabilizers/ (git-ignored); rerunning a finished row resumes it (no-op).
+# paper says it helps; writes docs/stabilizers/<setting>/report.md (tables and plots, `gan
+# report`) for docs/stabilizers.md.
+#   scripts/stabilizer_table.sh                  every row (about 2 hours on 2 CPU cores)
+#   scripts/stabilizer_table.sh digits stylegan2 only these settings
+#   ONLY="grid25/wgan_clip grid25/wgan_gp" scripts/stabilizer_table.sh grid25   only these rows
+#   THREADS=1 ...                                one CPU thread per run (two scripts side by side)
+# Runs go to runs/stabilizers/ (git-ignored); rerunning a finished row resumes it (no-op). A
+# setting's report is rewritten only when every one of its rows has run (or SKIP_REPORT=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GAN=${GAN:-.venv/bin/gan}
 OUT=runs/stabilizers
 SEEDS=0,1,2
+SETTINGS=("$@")
+[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(grid25 digits stylegan2 stacked)
+THREADS_ARG=()
+[ -z "${THREADS:-}" ] || THREADS_ARG=("device.threads=$THREADS")
+
+wanted() {  # wanted SETTING [NAME]: is this setting (and row) selected?
+    [[ " ${SETTINGS[*]} " == *" $1 "* ]] || return 1
+    [ -z "${ONLY:-}" ] || [ -z "${2:-}" ] || [[ " $ONLY " == *" $1/$2 "* ]]
+}
 
 row() {  # row SETTING NAME OVERRIDES...
     local setting=$1 name=$2; shift 2
-    $GAN train --multirun "seed=$SEEDS" "$@" "hydra.sweep.dir=$OUT/$setting/$name" \
-        "hydra.sweep.subdir=\${hydra.job.num}" > /dev/null
+    wanted "$setting" "$name" || return 0
+    echo "$(date +%T) $setting/$name"
+    $GAN train --multirun "seed=$SEEDS" "$@" "${THREADS_ARG[@]}" \
+        "hydra.sweep.dir=$OUT/$setting/$name" "hydra.sweep.subdir=\${hydra.job.num}" > /dev/null
 }
 
 # 2-D, 25 Gaussians (PacGAN, VEEGAN): modes / high-quality share / reverse KL, 2,500 samples
@@ -32,6 +48,10 @@ row grid25 ragan "${G[@]}" loss=ragan
 row grid25 rpgan "${G[@]}" loss=rpgan
 row grid25 r3gan "${G[@]}" experiment=r3gan model=mlp dataset=grid25 batch_size=256 steps=8000 \
     optim.lr=1e-3 'stabilizers=[r1,r2]' stabilizers.r1.gamma=1 stabilizers.r2.gamma=1
+# the Wasserstein critic with its two Lipschitz constraints (weight clipping is only usable with
+# a critic: its row is WGAN against the GAN), RMSprop / Adam (0, 0.9) and 5 critic steps each
+row grid25 wgan_clip "${G[@]}" loss=wasserstein
+row grid25 wgan_gp "${G[@]}" loss=wasserstein optim=wgan_gp 'stabilizers=[gradient_penalty]'
 
 # digits, 1,797 images: the data-efficient regime of DiffAugment, ADA and R1 (default run)
 row digits baseline
@@ -43,13 +63,29 @@ row digits no_bn model.d_norm=none
 row digits spectral_norm model.d_norm=none 'stabilizers=[spectral_norm]'
 row digits r1 model.d_norm=none 'stabilizers=[r1]' stabilizers.r1.gamma=1
 
+# StyleGAN2 on digits at 16x16 (CPU-sized): path-length regularisation on and off
+S=(experiment=stylegan2_digits dataset.resolution=16 steps=1000)
+row stylegan2 baseline "${S[@]}" 'stabilizers=[r1,ema]'
+row stylegan2 path_length "${S[@]}"
+
 # stacked digits, 1,000 modes (PacGAN's stacked MNIST): modes and KL at 26,000 samples
 row stacked baseline dataset=stacked_digits
 row stacked packing2 dataset=stacked_digits 'stabilizers=[packing]'
 
-for setting in grid25 digits stacked; do
-    metrics=$([ $setting = grid25 ] && echo "[modes,high_quality,reverse_kl]" ||
-              ([ $setting = digits ] && echo "[fid,precision,recall,classes]" || echo "[modes,mode_kl]"))
+[ -z "${SKIP_REPORT:-}" ] || exit 0
+for setting in grid25 digits stylegan2 stacked; do
+    wanted "$setting" || continue
+    case $setting in
+        grid25) metrics="[modes,high_quality,reverse_kl]" ;;
+        stacked) metrics="[modes,mode_kl]" ;;
+        *) metrics="[fid,precision,recall,classes]" ;;
+    esac
+    expected=$(grep -c "^row $setting " "$0")
+    finished=$(find "$OUT/$setting" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+    if [ "$finished" -lt "$expected" ]; then
+        echo "$setting: $finished of $expected rows have run; report not rewritten"
+        continue
+    fi
     $GAN report "$OUT/$setting"/* "metrics=$metrics" "out=docs/stabilizers/$setting" \
         "title=$setting" > /dev/null
 done
