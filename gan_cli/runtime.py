@@ -130,8 +130,11 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
     under_torchrun = "MASTER_ADDR" in os.environ and "RANK" in os.environ
     if under_torchrun and not dist.is_initialized():  # torchrun's environment (env://)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    threads = cfg.threads
+    if threads is None and device.type == "cpu" and world_size > 1:
+        threads = cpu_share(int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
+    if threads:
+        torch.set_num_threads(threads)
     if precision == "auto":
         precision = "bf16" if native_bf16(device) else "fp32"
     if precision == "bf16" and device.type == "cuda" and not native_bf16(device):
@@ -145,6 +148,13 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
     sync_bn = bool(cfg.sync_batchnorm) and device.type == "cuda" and world_size > 1
     return Runtime(device, precision, bool(cfg.channels_last), bool(cfg.compile), rank,
                    world_size, sync_bn)  # fmt: skip
+
+
+def cpu_share(processes: int) -> int:
+    """Threads for each of `processes` sharing this machine's cores. At torch's default (one
+    per core each), two CPU ranks on 2 cores spin against each other and crawl."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // processes)
 
 
 def keep_freed_memory() -> None:

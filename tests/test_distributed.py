@@ -3,6 +3,7 @@ and plain torchrun, against one process with the same global batch."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -45,6 +46,9 @@ def test_two_ranks_compute_what_one_process_does_and_write_one_run(workdir):
     assert not (workdir / "outputs").exists()  # one run folder, the one named
     assert len(list((workdir / "r2").rglob("events.out.tfevents.*"))) == 1
     assert len(runs["r2"]["rng"]) == 2  # every rank's generators
+    # the CPU ranks share the cores (at one thread per core each they would spin and crawl)
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert f"CPU threads {share} | 2 ranks" in (workdir / "r2" / "train.log").read_text()
 
 
 def test_two_ranks_of_a_batch_norm_dcgan_train_and_resume_in_one_process(workdir):

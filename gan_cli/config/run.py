@@ -37,8 +37,8 @@ class DeviceConfig(Checked):
     precision: Precision = Precision.auto
     channels_last: bool = True  # NHWC memory format for convolutional models (faster on both)
     compile: bool = False  # torch.compile G and D (slow first steps; pays off on long runs)
-    threads: int | None = None  # CPU threads of torch (None: its default, one per core); tiny
-    # models (2-D MLPs) train as fast on 1, at half the CPU time
+    threads: int | None = None  # CPU threads of torch (None: one per core, or cores / ranks
+    # for each CPU rank); tiny models (2-D MLPs) train as fast on 1, at half the CPU time
     nproc_per_node: int = 1  # > 1: that many ranks on this machine, started by torchrun's engine
     sync_batchnorm: bool = False  # several CUDA ranks: batch norm over the global batch
 
