@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gan_cli import STARTED, checkpoint
+from gan_cli import checkpoint, job_started
 from gan_cli.config import TrainConfig, metrics_kind
 from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream
@@ -66,6 +66,7 @@ class Outcome:
 def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
     """`spec` is `cfg` validated (config.validate); `cfg` is kept to rebuild objects from."""
     run_dir, overrides = job.run_dir, job.overrides
+    started = job_started()  # `wall_s` of this run counts from here
     rt = make_runtime(spec.device)
     seed_everything(spec.seed + rt.rank)  # per rank; the noise and the data order are global
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
@@ -114,7 +115,7 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
 
     # ---- outputs (main process only)
     wall_offset = float(state.get("wall_s", 0.0)) if last_ckpt else 0.0
-    writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start, started=STARTED,
+    writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start, started=started,
                        wall_offset=wall_offset)  # fmt: skip
     writer.provenance(start, provenance(rt.device))
     choices = {k: v for k, v in job.choices.items() if v and not k.startswith("hydra")}

@@ -70,6 +70,11 @@ def test_report_groups_seeds_and_its_means_are_gan_evals(workdir):
         mean = json.loads((workdir / "e.json").read_text())["summary"]["reverse_kl"]["mean"]
         row = next(r for r in rows if f"| {lr} |" in r or f"| {float(lr):.4g} |" in r)
         assert f"{mean:.4g}" in row
+    # each job's wall time is its own, not the sweep's so far (the jobs share one process)
+    jobs = sorted(p for p in sweep.iterdir() if (p / "metrics.jsonl").is_file())  # run order
+    ends = [json.loads((j / "metrics.jsonl").read_text().splitlines()[-1]) for j in jobs]
+    for before, end in zip(ends, ends[1:], strict=False):  # each began after the one before
+        assert end["wall_s"] <= end["time"] - before["time"] + 0.5
     for metric in ("modes", "reverse_kl"):
         with Image.open(sweep / f"report_{metric}.png") as im:
             assert im.width > 400 and im.height > 200
