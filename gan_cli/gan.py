@@ -9,7 +9,8 @@ names):
   Gmain  one G update through the D just trained: loss.g_loss(fake, real)
 Stabilisers act after each D update (weight clipping) and each G update (EMA). Losses and
 stabilisers report their own scalars (stats.py). `loop.py` runs the loop; tests and benchmarks
-run exactly this code.
+run exactly this code. With `micro_batches=K` each update's batch runs in K parts (`Part`) whose
+gradients add up before the optimiser step (gradient accumulation).
 
 Several ranks (runtime.py): run_G/run_D go through DistributedDataParallel; D is under
 no_sync() in the G step; the lazy penalties run through the unwrapped networks and their
