@@ -19,8 +19,8 @@ row() {  # row RECIPE NAME OVERRIDES...
 
 # grid25: MLP GAN + R1 (lazy) + EMA + linear learning-rate decay, 32,000 steps
 row grid25 recipe
-row grid25 without_r1 'stabilizers=[ema]'
-row grid25 without_ema 'stabilizers=[r1]'
+row grid25 without_r1 'stabilizers=[ema]' '~stabilizers.r1'  # and the preset's settings of it
+row grid25 without_ema 'stabilizers=[r1]' '~stabilizers.ema'
 row grid25 without_decay optim.decay=none
 row grid25 loss_hinge loss=hinge
 row grid25 loss_minimax loss=minimax

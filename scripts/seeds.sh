@@ -26,7 +26,7 @@ report() {  # report TABLE METRICS OUT TITLE: a table over every row of TABLE, i
     [ -z "${SKIP_REPORT:-}" ] || return 0
     local expected finished
     expected=$(grep -c "^row $table " "$0")
-    finished=$(find "$RUNS/$table" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+    finished=$( (find "$RUNS/$table" -mindepth 1 -maxdepth 1 -type d 2>/dev/null || true) | wc -l)
     if [ "$finished" -lt "$expected" ]; then
         echo "$table: $finished of $expected rows have run; report not rewritten"
         return 0

@@ -5,30 +5,18 @@
 #   scripts/stabilizer_table.sh                  every row (about 2 hours on 2 CPU cores)
 #   scripts/stabilizer_table.sh digits stylegan2 only these settings
 #   ONLY="grid25/wgan_clip grid25/wgan_gp" scripts/stabilizer_table.sh grid25   only these rows
-#   THREADS=1 ...                                one CPU thread per run (two scripts side by side)
-# Runs go to runs/stabilizers/ (git-ignored); rerunning a finished row resumes it (no-op). A
-# setting's report is rewritten only when every one of its rows has run (or SKIP_REPORT=1).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-GAN=${GAN:-.venv/bin/gan}
-OUT=runs/stabilizers
-SEEDS=0,1,2
-SETTINGS=("$@")
-[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(grid25 digits stylegan2 stacked)
-THREADS_ARG=()
-[ -z "${THREADS:-}" ] || THREADS_ARG=("device.threads=$THREADS")
-
-wanted() {  # wanted SETTING [NAME]: is this setting (and row) selected?
-    [[ " ${SETTINGS[*]} " == *" $1 "* ]] || return 1
-    [ -z "${ONLY:-}" ] || [ -z "${2:-}" ] || [[ " $ONLY " == *" $1/$2 "* ]]
-}
+# THREADS, ONLY, SKIP_REPORT: see scripts/seeds.sh. Runs go to runs/stabilizers/ (git-ignored);
+# rerunning a finished row is a no-op. A setting's report is rewritten only when every one of
+# its rows has run.
+TABLES=("$@")
+[ ${#TABLES[@]} -gt 0 ] || TABLES=(grid25 digits stylegan2 stacked)
+source "$(dirname "$0")/seeds.sh"
+RUNS=runs/stabilizers
 
 row() {  # row SETTING NAME OVERRIDES...
     local setting=$1 name=$2; shift 2
-    wanted "$setting" "$name" || return 0
-    echo "$(date +%T) $setting/$name"
-    $GAN train --multirun "seed=$SEEDS" "$@" "${THREADS_ARG[@]}" \
-        "hydra.sweep.dir=$OUT/$setting/$name" "hydra.sweep.subdir=\${hydra.job.num}" > /dev/null
+    selected "$setting" "$name" || return 0
+    seeds "$RUNS/$setting/$name" "$@"
 }
 
 # 2-D, 25 Gaussians (PacGAN, VEEGAN): modes / high-quality share / reverse KL, 2,500 samples
@@ -72,20 +60,11 @@ row stylegan2 path_length "${S[@]}"
 row stacked baseline dataset=stacked_digits
 row stacked packing2 dataset=stacked_digits 'stabilizers=[packing]'
 
-[ -z "${SKIP_REPORT:-}" ] || exit 0
-for setting in grid25 digits stylegan2 stacked; do
-    wanted "$setting" || continue
+for setting in "${TABLES[@]}"; do
     case $setting in
         grid25) metrics="[modes,high_quality,reverse_kl]" ;;
         stacked) metrics="[modes,mode_kl]" ;;
         *) metrics="[fid,precision,recall,classes]" ;;
     esac
-    expected=$(grep -c "^row $setting " "$0")
-    finished=$(find "$OUT/$setting" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
-    if [ "$finished" -lt "$expected" ]; then
-        echo "$setting: $finished of $expected rows have run; report not rewritten"
-        continue
-    fi
-    $GAN report "$OUT/$setting"/* "metrics=$metrics" "out=docs/stabilizers/$setting" \
-        "title=$setting" > /dev/null
+    report "$setting" "$metrics" "docs/stabilizers/$setting" "$setting"
 done
