@@ -35,5 +35,5 @@ row digits loss_minimax loss=minimax
 for recipe in "${TABLES[@]}"; do
     metrics=$([ "$recipe" = grid25 ] && echo "[modes,high_quality,reverse_kl]" ||
               echo "[fid,precision,recall,classes,class_kl]")
-    report "$recipe" "$metrics" "docs/ablation/$recipe" "ablation of experiment=$recipe"
+    report "$recipe" "$metrics" "docs/ablation/$recipe" "ablation of the $recipe recipe"
 done
