@@ -8,14 +8,18 @@ from torchvision.utils import make_grid
 
 _REAL = torch.tensor([70, 70, 70], dtype=torch.uint8)  # data points: dark grey
 _FAKE = torch.tensor([255, 140, 0], dtype=torch.uint8)  # generated points: orange
+VIEW_PIXELS = 32  # smaller images (8x8 digits) are enlarged in grids, pixel by pixel, to this
 
 
 def image_grid(images: Tensor, nrow: int | None = None) -> Tensor:
-    """float images in [-1, 1], (N, C, H, W) -> uint8 grid (3 or 1, H', W')."""
+    """float images in [-1, 1], (N, C, H, W) -> uint8 grid (3 or 1, H', W'). Images under
+    VIEW_PIXELS a side are enlarged by a whole factor (nearest: every pixel stays a square)."""
     nrow = nrow or max(1, round(len(images) ** 0.5))
-    grid = make_grid(
-        images.detach().float().cpu(), nrow=nrow, padding=2, value_range=(-1, 1), normalize=True
-    )
+    images = images.detach().float().cpu()
+    factor = -(-VIEW_PIXELS // min(images.shape[-2:]))
+    if factor > 1:
+        images = images.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+    grid = make_grid(images, nrow=nrow, padding=2, value_range=(-1, 1), normalize=True)
     return grid.mul(255).round().clamp(0, 255).to(torch.uint8)
 
 

@@ -84,6 +84,23 @@ def test_wgan_gp_preset():
     assert spec.optim.d_steps == 5 and spec.model.d_norm.value == "layer"
 
 
+def test_a_preset_brings_its_own_setting_for_a_loss_and_only_for_that_loss():
+    """conf/experiment_loss/digits/wasserstein.yaml: loss=wasserstein inside the digits recipe
+    gets a gradient penalty and Adam instead of being refused; elsewhere nothing changes."""
+    _, spec = spec_of("experiment=digits", "loss=wasserstein")
+    assert list(spec.stabilizers) == ["r1", "ema", "gradient_penalty"]
+    assert (spec.optim.name.value, spec.optim.betas, spec.optim.d_steps) == ("adam", [0.5, 0.9], 2)
+    assert (
+        spec.optim.lr == 1e-3 and spec.steps == 6000 and spec.model._target_.endswith("mlp.build")
+    )
+    _, plain = spec_of("loss=wasserstein")  # the loss's own paper setting
+    assert list(plain.stabilizers) == ["weight_clip"] and plain.optim.name.value == "rmsprop"
+    _, hinge = spec_of("experiment=digits", "loss=hinge")  # no file for it: the recipe as is
+    assert list(hinge.stabilizers) == ["r1", "ema"] and hinge.optim.d_steps == 1
+    cfg = compose_train("experiment=digits", "loss=wasserstein", "optim.d_steps=5")
+    assert cfg.optim.d_steps == 5  # the command line still has the last word
+
+
 @pytest.mark.parametrize("preset", choices("experiment"))
 def test_every_experiment_preset_composes_and_validates(preset):
     cfg, spec = spec_of(f"experiment={preset}")

@@ -159,3 +159,17 @@ def test_a_folder_is_decoded_once_into_a_cache_that_follows_its_files(tmp_path):
     assert not torch.equal(again.data[0], cached.data[0])
     folder.load(str(root), resolution=8, channels=1, workers=0, cache_dir=str(cache))
     assert len(list(cache.glob("folders/*.npy"))) == 3
+
+
+def test_grids_enlarge_small_images_pixel_by_pixel_and_leave_larger_ones_alone():
+    from gan_cli.samples import image_grid
+
+    small = torch.rand(4, 1, 8, 8) * 2 - 1
+    grid = image_grid(small, nrow=2)  # 8 px -> 32 px squares of 4x4, 2 px padding
+    assert grid.shape == (3, 2 + 2 * 34, 2 + 2 * 34)
+    first = grid[0, 2:34, 2:34].float()
+    blocks = first.view(8, 4, 8, 4)
+    assert (blocks == blocks[:, :1, :, :1]).all()  # every source pixel is a 4x4 square
+    expected = ((small[0, 0] + 1) / 2 * 255).round()
+    assert (blocks[:, 0, :, 0] - expected).abs().max() <= 1
+    assert image_grid(torch.zeros(4, 3, 32, 32), nrow=2).shape == (3, 2 + 2 * 34, 2 + 2 * 34)

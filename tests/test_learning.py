@@ -101,17 +101,22 @@ def test_each_2d_recipe_reaches_its_floor_and_beats_the_plain_gan_at_equal_steps
     assert got["recipe"]["high_quality"] > got["plain"]["high_quality"], got
 
 
-DIGITS_FID_FLOOR = 160  # seed 0 at 1,000 steps: FID 114.2, 9 classes (10 from 2,000 on)
+DIGITS_SHORT = ["steps=4000", "eval.every=4000", "seed=0"]  # the lr decays over the last 2,000
+DIGITS_FLOOR = {"fid": 60, "precision": 0.5, "classes": 10}  # seed 0 reaches: FID 23.0, 0.66
 
 
 def test_the_digits_recipe_reaches_its_floor_and_beats_the_plain_gan_at_equal_steps(workdir):
-    """experiment=digits (the default `make train`) against plain `gan train` (DCGAN, no
-    stabiliser, lr 2e-4) for the same 1,000 steps, seed 0. Seed 0 here: the recipe FID 114.2,
-    the plain GAN 232.7 (both 9 classes)."""
-    short = ["steps=1000", "eval.every=1000", "seed=0"]
+    """experiment=digits (the default `make train`: an MLP GAN on 8x8 with lazy R1, EMA and a
+    lr decay) shortened to 4,000 steps, against the same MLP GAN without the stabilisers and
+    the decay, seed 0. Here the recipe scores FID 23.0, precision 0.66, 10 classes (at its full
+    16,000 steps: FID 4.7, 0.86), the plain MLP GAN FID 94.2; plain `gan train` (DCGAN, 1,500
+    steps) scores FID 171-184 with precision 0.45."""
+    plain = ["~stabilizers.r1", "~stabilizers.ema", "optim.decay=none"]
     got = {
-        name: trained_metrics(workdir, name, *preset, *short)
-        for name, preset in (("recipe", ["experiment=digits"]), ("plain", []))
+        "recipe": trained_metrics(workdir, "recipe", "experiment=digits", *DIGITS_SHORT),
+        "plain": trained_metrics(workdir, "plain", "experiment=digits", *plain, *DIGITS_SHORT),
     }
-    assert got["recipe"]["classes"] >= 9 and got["recipe"]["fid"] <= DIGITS_FID_FLOOR, got
+    assert got["recipe"]["fid"] <= DIGITS_FLOOR["fid"], got
+    assert got["recipe"]["precision"] >= DIGITS_FLOOR["precision"], got
+    assert got["recipe"]["classes"] >= DIGITS_FLOOR["classes"], got
     assert got["recipe"]["fid"] < got["plain"]["fid"], got
