@@ -28,7 +28,7 @@ row grid25 loss_minimax loss=minimax
 # digits: MLP GAN on 8x8 + R1 (lazy) + EMA + linear learning-rate decay, 16,000 steps
 row digits recipe
 row digits without_r1 'stabilizers=[ema]' '~stabilizers.r1'
-row digits without_ema 'stabilizers=[r1]' '~stabilizers.ema'
+row digits without_ema 'stabilizers=[r1]'  # the preset sets nothing of EMA's
 row digits without_decay optim.decay=none
 row digits loss_hinge loss=hinge
 row digits loss_minimax loss=minimax
