@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -147,16 +148,18 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.filename}: {exc.strerror or exc}"
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    cause = exc.__cause__
+    cause = exc.__cause__ or exc.__context__  # Hydra's composition errors raise without `from`
     if isinstance(cause, OmegaConfBaseException):  # "Error merging override x=y" + the reason
         reason = next(iter(str(cause).splitlines()), "")
         key = getattr(cause, "full_key", None)
         head = lines[0] if lines else ""
+        source = re.match(r"In '([^']+)': \w+ raised while composing config", head)
         if head.startswith("Error merging override "):
             head = head.removeprefix("Error merging override ")
         elif key:
             head = key
-        return f"{head}: {reason}"
+        # a value set by a config file (a preset) that the other choices do not accept
+        return f"{head}: {reason}" + (f" (set by conf/{source[1]}.yaml)" if source else "")
     return lines[0] if lines else type(exc).__name__
 
 

@@ -118,10 +118,16 @@ def test_four_loss_multirun_writes_four_runs(workdir):
         ("optim.lr=abc", "optim.lr"),
         ("dataset=folder", "dataset.path"),
         ("dataset=grid25", "model=dcgan needs an image data set"),
+        # a preset's value that another choice does not take: the key and the file that set it
+        (
+            "experiment=digits model=dcgan",
+            "error: model.hidden: Key 'hidden' not in "
+            "'DCGANConfig' (set by conf/experiment/digits.yaml)\n",
+        ),
     ],
 )
 def test_bad_overrides_exit_non_zero_naming_the_key(workdir, override, expected):
-    out = run_gan("train", override, "steps=1", cwd=workdir)
+    out = run_gan("train", *override.split(), "steps=1", cwd=workdir)
     assert out.returncode != 0
     assert expected in out.stderr
     assert not list(workdir.rglob("*.pt")), "nothing trained"
