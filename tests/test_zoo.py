@@ -13,11 +13,11 @@ from gan_cli.models import dcgan, resnet, stylegan2
 from gan_cli.models.conditional import ConditionalBatchNorm2d
 
 SMALL = {
-    "dcgan": (dcgan, {"g_width": 8, "d_width": 8, "latent_dim": 16}, (16, 32, 64)),
-    "resnet": (resnet, {"g_width": 16, "d_width": 16, "latent_dim": 16, "attention": 8},
-               (16, 32, 48, 64, 128)),
+    "dcgan": (dcgan, {"g_width": 8, "d_width": 8, "latent_dim": 16}, (8, 16, 32, 64)),
+    "resnet": (resnet, {"g_width": 16, "d_width": 16, "latent_dim": 16},
+               (8, 16, 32, 48, 64, 128)),
     "stylegan2": (stylegan2, {"latent_dim": 16, "w_dim": 16, "mapping_depth": 2,
-                              "channel_base": 512, "channel_max": 32}, (16, 32, 64, 128, 256)),
+                              "channel_base": 512, "channel_max": 32}, (8, 16, 32, 64, 128, 256)),
 }  # fmt: skip
 CASES = [(name, res, ch, k) for name, (_, _, resolutions) in SMALL.items() for res in resolutions
          for ch in (1, 3) for k in (0, 10)]  # fmt: skip
@@ -27,6 +27,8 @@ CASES = [(name, res, ch, k) for name, (_, _, resolutions) in SMALL.items() for r
                          ids=[f"{n}-{r}px-{c}ch-{k}cls" for n, r, c, k in CASES])  # fmt: skip
 def test_every_model_builds_for_what_it_claims(name, res, channels, classes):
     module, params, _ = SMALL[name]
+    if name == "resnet":  # self-attention where the size allows it (8 px: nowhere)
+        params = {**params, "attention": ([0] + resnet.attention_sizes(res))[-1]}
     torch.manual_seed(0)
     G, D = module.build((channels, res, res), conditional=bool(classes), num_classes=classes,
                         **params)  # fmt: skip
@@ -57,6 +59,13 @@ def test_unclaimed_resolutions_are_refused(name):
 
 
 def test_resnet_self_attention_sits_at_its_resolution_and_starts_as_the_identity():
+    for res in resnet.RESOLUTIONS:  # every size offered puts one block in G and one in D
+        for size in resnet.attention_sizes(res):
+            G, D = resnet.build((1, res, res), g_width=8, d_width=8, attention=size)
+            for net in (G, D):
+                assert sum(isinstance(m, resnet.SelfAttention) for m in net.modules()) == 1
+    with pytest.raises(ValueError, match="not 32"):  # D never sees 32x32 features
+        resnet.build((3, 32, 32), attention=32)
     G, D = resnet.build((3, 32, 32), g_width=16, d_width=16, attention=16)
     attention = [m for m in (*G.modules(), *D.modules()) if isinstance(m, resnet.SelfAttention)]
     assert len(attention) == 2 and all(m.gamma.item() == 0 for m in attention)

@@ -1,4 +1,4 @@
-"""DCGAN (Radford et al. 2016) for square images of 16, 32 or 64 pixels.
+"""DCGAN (Radford et al. 2016) for square images of 8, 16, 32 or 64 pixels.
 
 G: z -> 4x4 by a transposed convolution, then doubling the resolution per layer
    (ConvTranspose 4x4 stride 2, BatchNorm, ReLU) with halving widths, Tanh at the end.
@@ -21,8 +21,8 @@ from gan_cli.registry import register
 
 def _layers_up(resolution: int) -> int:
     """Number of stride-2 layers between 4x4 and the output resolution."""
-    if resolution not in (16, 32, 64):
-        raise ValueError(f"DCGAN builds 16, 32 or 64 pixel images, not {resolution}")
+    if resolution not in (8, 16, 32, 64):
+        raise ValueError(f"DCGAN builds 8, 16, 32 or 64 pixel images, not {resolution}")
     return int(math.log2(resolution)) - 2
 
 

@@ -1,5 +1,6 @@
 """The SNGAN ResNet (Miyato et al. 2018, appendix B; CIFAR-10 32 px, STL 48 px), with an
-optional self-attention block (SAGAN, Zhang et al. 2019).
+optional self-attention block (SAGAN, Zhang et al. 2019). Also 8 px (one up-sampling block;
+D's optimised block goes to 4x4 and the two last blocks stay there): the digits' own size.
 
 G: z -> linear -> base x base (4, or 6 for 48 px), up-sampling residual blocks (BN, ReLU,
    nearest 2x, conv 3x3, BN, ReLU, conv 3x3; shortcut: 2x, conv 1x1), then BN, ReLU,
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 from gan_cli.models.conditional import NeedsLabels, Projection, g_norm, run_layers
 from gan_cli.registry import register
 
-RESOLUTIONS = (16, 32, 48, 64, 128)
+RESOLUTIONS = (8, 16, 32, 48, 64, 128)
 
 
 def _base(resolution: int) -> int:
@@ -32,6 +33,11 @@ def _base(resolution: int) -> int:
             f"the ResNet builds {', '.join(map(str, RESOLUTIONS))} px, not {resolution}"
         )
     return 6 if resolution == 48 else 4
+
+
+def attention_sizes(resolution: int) -> list[int]:
+    """Where a self-attention block can sit: sizes both G and D have features at (8 to res/2)."""
+    return sorted({resolution // 2**i for i in range(1, 6) if resolution // 2**i >= 8})
 
 
 def _init(module: nn.Module) -> None:
@@ -155,6 +161,9 @@ def build(data_shape: tuple[int, ...], latent_dim: int = 128, g_width: int = 64,
     if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
         raise ValueError(f"the ResNet needs square images (C, H, W), got {data_shape}")
     channels, resolution = data_shape[0], data_shape[1]
+    if attention and attention not in attention_sizes(resolution):
+        raise ValueError(f"self-attention at {resolution} px sits at 0 (none) or one of "
+                         f"{attention_sizes(resolution)}, not {attention}")  # fmt: skip
     G = Generator(latent_dim, channels, resolution, g_width, attention, num_classes)
     D = Discriminator(channels, resolution, d_width, attention, num_classes)
     G.apply(_init)

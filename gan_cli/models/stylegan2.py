@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from gan_cli.registry import register
 
-RESOLUTIONS = (16, 32, 64, 128, 256)
+RESOLUTIONS = (8, 16, 32, 64, 128, 256)
 SQRT2 = math.sqrt(2.0)
 
 
