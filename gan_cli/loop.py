@@ -246,7 +246,7 @@ def make_evaluator(spec: TrainConfig, dataset: dict, source, rt,
     kind = metrics_kind(spec.dataset)
     with torch.random.fork_rng(devices=[]):  # building its networks must not move the seed
         return Evaluator(
-            kind, source, spec.eval.samples, spec.seed, dataset, rt.device,
+            kind, source, spec.eval.samples, spec.eval.seed, dataset, rt.device,
             cache_dir=Path(spec.eval.cache_dir).expanduser(),
             reference_n=spec.eval.reference_samples,
             inception_weights=spec.eval.inception_weights, download=spec.eval.download,

@@ -99,13 +99,25 @@ def test_eval_one_checkpoint_writes_numbers_with_their_protocol(runs, workdir):
     assert {"gan_cli", "torch", "device"} <= set(p["provenance"])
     (run,) = result["runs"]
     assert run["step"] == 4 and run["ema"] is True
-    # the very numbers training logged for this checkpoint (same G, samples, seed, precision):
-    # best.pt is chosen on what `gan eval` reports
-    rows = [json.loads(r) for r in (runs["run"] / "metrics.jsonl").read_text().splitlines()]
+    assert "fid" in out.stdout and "precision" in out.stdout
+    # the very numbers training logged for this checkpoint (same G, samples, noise, precision):
+    # best.pt is chosen on what `gan eval` reports; for a run of another seed too (the
+    # evaluation's noise is its own, not the run's seed)
+    assert_logged(runs["run"], run["metrics"])
+    other = sorted(runs["sweep"].glob("1_*"))[0]
+    out = run_gan("eval", f"ckpt={other}", "samples=200", "out=other.json", cwd=workdir,
+                  env={"GAN_CLI_CACHE": str(runs["cache"])})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    (run,) = json.loads((workdir / "other.json").read_text())["runs"]
+    assert_logged(other, run["metrics"])
+
+
+def assert_logged(run_dir: Path, metrics: dict) -> None:
+    """`metrics` (from gan eval) are what training logged at that run's last evaluation."""
+    rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
     logged = next(r for r in rows if r["step"] == 4 and "Metrics/fid" in r)
     for name in METRICS["digits"]:
-        assert run["metrics"][name] == pytest.approx(logged[f"Metrics/{name}"], rel=1e-9), name
-    assert "fid" in out.stdout and "precision" in out.stdout
+        assert metrics[name] == pytest.approx(logged[f"Metrics/{name}"], rel=1e-9), name
 
 
 def test_generated_images_are_scored_as_uint8_pixels():

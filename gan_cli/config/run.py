@@ -83,6 +83,7 @@ class EvalConfig(Checked):
     # 500 for data measured cheaply (digits, stacked digits, 2-D), never for Inception
     samples: int | None = None  # generated samples per evaluation; None: the protocol's count
     reference_samples: int = 10_000  # data samples the reference statistics are computed from
+    seed: int = 0  # the evaluation's own noise, whatever the run's seed: as `gan eval` draws it
     best: str = "auto"  # metric that picks checkpoints/best.pt and the task's return value
     inception_weights: str | None = None  # pt_inception-2015-12-05-6726825d.pth, if not cached
     download: bool = False  # may the Inception weights be downloaded
