@@ -353,7 +353,7 @@ def test_checkpoint_problems_are_one_line_and_lose_nothing(workdir, finished_run
         (["optim.lr=abc"], "error: optim.lr=abc: Value 'abc' of type 'str' could not be"),
         (["batch_size=0"], "error: batch_size=0: must be >= 1"),
         (["optim.lr=-1"], "error: optim.lr=-1.0: must be > 0 and finite"),
-        (["dataset.resolution=48"], "error: dataset.resolution=48: model=dcgan builds 16, 32"),
+        (["dataset.resolution=48"], "error: dataset.resolution=48: model=dcgan builds 8, 16, 32"),
     ],
 )
 def test_bad_config_is_one_line(workdir, overrides, expected):
