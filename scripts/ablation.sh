@@ -2,7 +2,8 @@
 # Ablation of the recipes: from each recipe remove one stabiliser, or swap the loss, at a time;
 # seeds 0-2; writes docs/ablation/<recipe>/report.md (mean ± std, plots) with `gan report`.
 #   scripts/ablation.sh               both recipes (about 75 minutes on 2 CPU cores)
-#   scripts/ablation.sh grid25        one recipe (grid25: about 15 minutes; digits: about 60)
+#   scripts/ablation.sh grid25        one recipe (grid25: 31 minutes alone on one thread, 20 with a
+#                                     second copy doing two rows: ONLY=...; digits: about 60)
 # THREADS, ONLY, SKIP_REPORT: see scripts/seeds.sh. Runs go to runs/ablation/ (git-ignored);
 # rerunning a finished row is a no-op. Each run ends with an evaluation at `gan eval`'s
 # protocol, which the report reads.
