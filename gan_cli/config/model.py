@@ -11,6 +11,7 @@ from omegaconf import MISSING
 from gan_cli.config.base import Checked, choice, schema
 from gan_cli.config.dataset import ImageDatasetConfig
 from gan_cli.errors import ConfigError
+from gan_cli.models import sizes
 
 
 class Norm(str, Enum):
@@ -65,7 +66,7 @@ class DCGANConfig(ImageModelConfig):
     d_width: int = 64  # channels of D's first layer ("ndf")
     d_norm: Norm = Norm.batch  # normalisation in D's hidden layers (never on D's first layer)
 
-    RESOLUTIONS: ClassVar[tuple[int, ...]] = (8, 16, 32, 64)
+    RESOLUTIONS: ClassVar[tuple[int, ...]] = sizes.DCGAN_RESOLUTIONS
 
     def check(self, root: Any) -> None:
         super().check(root)
@@ -80,15 +81,15 @@ class ResNetConfig(ImageModelConfig):
     d_width: int = 64  # channels of every D block (SNGAN, CIFAR-10: 128)
     attention: int = 0  # resolution of a self-attention block in G and D (SAGAN); 0: none
 
-    RESOLUTIONS: ClassVar[tuple[int, ...]] = (8, 16, 32, 48, 64, 128)
+    RESOLUTIONS: ClassVar[tuple[int, ...]] = sizes.RESNET_RESOLUTIONS
 
     def check(self, root: Any) -> None:
         super().check(root)
         self.require_positive("g_width", "d_width")
         res = root.dataset.resolution
-        sizes = sorted({res // 2**i for i in range(1, 6) if res // 2**i >= 8})  # G's and D's
-        ok = self.attention == 0 or self.attention in sizes
-        self.require("attention", ok, " or ".join(map(str, [0, *sizes])))
+        where = sizes.attention_sizes(res)  # sizes that both G and D pass through
+        ok = self.attention == 0 or self.attention in where
+        self.require("attention", ok, " or ".join(map(str, [0, *where])))
 
 
 @schema("model", "stylegan2")
@@ -102,7 +103,7 @@ class StyleGAN2Config(ImageModelConfig):
     style_mixing: float = 0.9  # probability of mixing two w's during training (paper: 0.9)
 
     MAPPING: ClassVar[bool] = True
-    RESOLUTIONS: ClassVar[tuple[int, ...]] = (8, 16, 32, 64, 128, 256)
+    RESOLUTIONS: ClassVar[tuple[int, ...]] = sizes.STYLEGAN2_RESOLUTIONS
 
     def check(self, root: Any) -> None:
         super().check(root)

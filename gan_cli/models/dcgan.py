@@ -16,12 +16,13 @@ from torch import Tensor, nn
 
 from gan_cli.models.common import d_norm_layer, init_dcgan_weights
 from gan_cli.models.conditional import Projection, g_norm, run_layers
+from gan_cli.models.sizes import DCGAN_RESOLUTIONS
 from gan_cli.registry import register
 
 
 def _layers_up(resolution: int) -> int:
     """Number of stride-2 layers between 4x4 and the output resolution."""
-    if resolution not in (8, 16, 32, 64):
+    if resolution not in DCGAN_RESOLUTIONS:
         raise ValueError(f"DCGAN builds 8, 16, 32 or 64 pixel images, not {resolution}")
     return int(math.log2(resolution)) - 2
 

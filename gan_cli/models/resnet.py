@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_cli.models.conditional import NeedsLabels, Projection, g_norm, run_layers
+from gan_cli.models.sizes import RESNET_RESOLUTIONS, attention_sizes
 from gan_cli.registry import register
 
-RESOLUTIONS = (8, 16, 32, 48, 64, 128)
+RESOLUTIONS = RESNET_RESOLUTIONS
 
 
 def _base(resolution: int) -> int:
@@ -33,11 +34,6 @@ def _base(resolution: int) -> int:
             f"the ResNet builds {', '.join(map(str, RESOLUTIONS))} px, not {resolution}"
         )
     return 6 if resolution == 48 else 4
-
-
-def attention_sizes(resolution: int) -> list[int]:
-    """Where a self-attention block can sit: sizes both G and D have features at (8 to res/2)."""
-    return sorted({resolution // 2**i for i in range(1, 6) if resolution // 2**i >= 8})
 
 
 def _init(module: nn.Module) -> None:

@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_cli.models.sizes import STYLEGAN2_RESOLUTIONS
 from gan_cli.registry import register
 
-RESOLUTIONS = (8, 16, 32, 64, 128, 256)
+RESOLUTIONS = STYLEGAN2_RESOLUTIONS
 SQRT2 = math.sqrt(2.0)
 
 
