@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from gan_cli.provenance import cpu_name
+
 HERE = Path(__file__).resolve().parent
 GAN = str(Path(sys.executable).with_name("gan"))
 WARMUP, TIMED, LOG_EVERY = 5, 20, 5  # steps
@@ -132,16 +134,8 @@ def process_seconds(args: list[str], repeats: int = 5) -> float:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     info = {
-        "cpu": cpu,
+        "cpu": cpu_name(),  # model and vector instructions (AVX2, AVX512, native bf16)
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),

@@ -181,7 +181,7 @@ def test_eval_of_2d_points_follows_pacgans_protocol_by_default(runs, workdir):
 def test_runs_record_where_they_ran(runs):
     rows = [json.loads(r) for r in (runs["points"] / "provenance.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["step"] == 0
-    assert rows[0]["gan_cli"] and rows[0]["torch"] and rows[0]["device"] == "cpu"
+    assert rows[0]["gan_cli"] and rows[0]["torch"] and rows[0]["device"].startswith("cpu: ")
     assert len(rows[0].get("git_commit", "x" * 40)) == 40  # from a checkout: its commit
 
 
