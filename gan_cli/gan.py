@@ -172,7 +172,10 @@ class GAN:
                     if self.loss.uses_real_in_g:
                         with torch.no_grad():
                             real_scores = self.run_D(part.real, part.c)
-                    loss = self.loss.g_loss(self.run_D(fake, part.c), real_scores)
+                    fake_scores = self.run_D(fake, part.c)
+                    for s in self.stabilizers:  # which of the scores G learns from (top-k)
+                        fake_scores = s.g_scores(fake_scores)
+                    loss = self.loss.g_loss(fake_scores, real_scores)
                 terms = [s.g_penalty(self, len(fake), part.c) for s in self.stabilizers
                          if s.g_every == 1]  # fmt: skip
                 self._backward(self.scaler_g, sum((t for t in terms if t is not None), loss),

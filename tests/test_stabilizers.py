@@ -22,6 +22,7 @@ from gan_cli.stabilizers.packing import Packing
 from gan_cli.stabilizers.r1 import R1
 from gan_cli.stabilizers.r2 import R2
 from gan_cli.stabilizers.spectral_norm import SpectralNorm
+from gan_cli.stabilizers.top_k import top_k_fraction
 
 CPU = Runtime(torch.device("cpu"))
 
@@ -199,6 +200,33 @@ def test_ema_warm_up_schedule():
                                                         strict=True))  # fmt: skip
 
 
+def test_top_k_gives_g_gradients_only_from_its_best_scored_samples_on_its_schedule():
+    # Sinha et al. 2020: k = max(nu, gamma ** periods) x batch, a period being `period` images
+    assert top_k_fraction(99, 0.9, 0.5, 100) == 1.0
+    assert top_k_fraction(250, 0.9, 0.5, 100) == pytest.approx(0.81)
+    assert top_k_fraction(10**6, 0.9, 0.5, 100) == 0.5
+    schedule = ["stabilizers.top_k.gamma=0.5", "stabilizers.top_k.period=16"]
+    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25", "stabilizers=[top_k]", *schedule))
+    gan = build_gan(cfg, spec, (2,), CPU)
+    (top_k,) = gan.stabilizers
+    seen: list[int] = []
+    keep = top_k.g_scores
+    top_k.g_scores = lambda scores: seen.append(len(scores)) or keep(scores)  # the G step's call
+    batches = BatchStream(TensorSource(torch.randn(256, 2), "pts"), 16, 0, CPU.device)
+    gan.step(batches)  # the first G update learns from the whole batch ...
+    gan.step(batches)  # ... the second from the top half: 16 images made, one period
+    assert seen == [16, 16] and top_k.updates == 2
+    x = torch.randn(16, 2, requires_grad=True)
+    scores = gan.D(x)
+    gan.loss.g_loss(keep(scores)).backward()
+    best = scores.detach().argsort(descending=True)
+    assert top_k_fraction(32, 0.5, 0.5, 16) == 0.5
+    assert (x.grad[best[:8]].abs().sum(1) > 0).all()  # the 8 most realistic move ...
+    assert (x.grad[best[8:]] == 0).all()  # ... the others give G nothing
+    top_k.load_state_dict({"updates": 0})  # a resume restores the schedule's clock
+    assert len(keep(scores)) == 16
+
+
 def test_lazy_regularisation_runs_every_k_d_steps_weighted_by_k_with_adam_rescaled():
     cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25", "stabilizers=[r1]",
                               "stabilizers.r1.every=4", "optim.betas=[0.0,0.99]"))  # fmt: skip
@@ -261,6 +289,8 @@ def refusal(setting: str, loss: str, stabilizer: str) -> str | None:
         return f"model.d_norm=batch: stabilizers=[{stabilizer}]"
     if setting != "stylegan2" and stabilizer == "path_length":
         return "stabilizers=[path_length] needs a generator with a mapping network"
+    if loss == "rpgan" and stabilizer == "top_k":
+        return "stabilizers=[top_k] drops some of G's samples"
     return None
 
 

@@ -174,6 +174,24 @@ class PackingConfig(StabilizerConfig):
                               f"stabilizers.packing.m={self.m}{times}")  # fmt: skip
 
 
+@schema("stabilizers", "top_k")
+@dataclass
+class TopKConfig(StabilizerConfig):
+    gamma: float = 0.99  # k's factor every `period` images (Sinha et al. 2020: per epoch)
+    nu: float = 0.5  # the smallest share of G's batch kept
+    period: int = 50_000  # images G makes between two shrinks of k
+
+    def check(self, root: Any) -> None:
+        self.require("gamma", 0 < self.gamma <= 1, "in (0, 1]")
+        self.require("nu", 0 < self.nu <= 1, "in (0, 1]")
+        self.require_positive("period")
+        if "RelativisticPairing" in str(getattr(root.loss, "_target_", "")):
+            raise ConfigError(
+                f"stabilizers=[{self.name}] drops some of G's samples, which breaks the "
+                "real/generated pairs of loss=rpgan; use another loss"
+            )
+
+
 def check_lazy_intervals(stabilizers: dict[str, Any]) -> None:
     """Lazy D regularisers share one regularisation step, so they must share its interval."""
     lazy = {n: s.every for n, s in stabilizers.items() if isinstance(s, R1Config) and s.every > 1}

@@ -9,6 +9,7 @@ Training (gan.py), through the step's one seam run_G / run_D:
     d_penalty(gan, real, fake, c)   a term added to D's loss (gradient penalties); with
                           `every` > 1 it runs lazily, every k-th D update, weighted by k
     g_penalty(gan, n, c)  a term added to G's loss, with `g_every` likewise (path length)
+    g_scores(scores)      D's scores of G's samples that G's loss sees (top-k keeps the best)
     observe_real(scores)  D's scores of each real batch (ADA's overfitting heuristic)
     after_d_step(D)       after each D update (weight clipping)
     after_g_step(G)       after each G update (EMA)
@@ -55,6 +56,9 @@ class Stabilizer:
 
     def g_penalty(self, gan: Any, n: int, c: Tensor | None = None) -> Tensor | None:
         return None
+
+    def g_scores(self, scores: Tensor) -> Tensor:
+        return scores
 
     def observe_real(self, scores: Tensor) -> None:
         """D's raw scores of a real batch, after each D forward pass of the main D phase."""
