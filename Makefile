@@ -24,8 +24,11 @@ RECIPE ?= experiment=digits
 train: install
 	$(BIN)/gan train $(ARGS) $(RECIPE)  # ARGS first: they may start with --multirun
 
+# One pytest-xdist worker per core, each computing on one thread (tests/conftest.py); the
+# learning tests, minutes each, are spread by work stealing. TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

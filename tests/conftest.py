@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
@@ -21,6 +22,12 @@ from gan_cli.config import TrainConfig, validate
 from gan_cli.resume import latest
 
 GAN = str(Path(sys.executable).with_name("gan"))  # the console script pip installed
+# `make test` runs the suite on one pytest-xdist worker per core. Each worker, and every `gan`
+# it starts, then computes on one CPU thread: two processes at torch's default of one thread
+# per core spin against each other and crawl (9x slower on 2 cores, measured).
+PARALLEL = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
+if PARALLEL:
+    torch.set_num_threads(1)
 # Small networks and short runs: these tests check behaviour, not image quality.
 _TINY = {
     "dcgan": ["model.g_width=8", "model.d_width=8", "model.latent_dim=16"],
@@ -61,7 +68,8 @@ def spec_of(*overrides: str) -> tuple[DictConfig, TrainConfig]:
 
 def gan_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return {**env, **extra}
+    one_thread = {"OMP_NUM_THREADS": "1"} if PARALLEL else {}  # torch's default thread count
+    return {**env, **one_thread, **extra}
 
 
 def run_gan(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None):

@@ -15,10 +15,12 @@ def test_ci_run_ignores_variables_that_would_narrow_the_suite(tmp_path):
     (tmp_path / ".ci").mkdir()
     shutil.copy(REPO / ".ci" / "run", tmp_path / ".ci" / "run")
     (tmp_path / "Makefile").write_text(
-        'test:\n\t@echo "ARGS=[$(ARGS)] ADDOPTS=[$$PYTEST_ADDOPTS] FLAGS=[$(MAKEFLAGS)]"\n'
+        'test:\n\t@echo "ARGS=[$(ARGS)] ADDOPTS=[$$PYTEST_ADDOPTS] FLAGS=[$(MAKEFLAGS)]'
+        ' WORKERS=[$(TEST_WORKERS)]"\n'
     )
     narrowing = {"ARGS": "-k nothing", "PYTEST_ADDOPTS": "-k nothing --co",
-                 "MAKEFLAGS": "-i", "PYTEST_PLUGINS": "evil", "MAKELEVEL": "1"}  # fmt: skip
+                 "MAKEFLAGS": "-i", "PYTEST_PLUGINS": "evil", "MAKELEVEL": "1",
+                 "TEST_WORKERS": "0"}  # fmt: skip
     out = subprocess.run([str(tmp_path / ".ci" / "run")], env={**os.environ, **narrowing},
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -27,6 +29,7 @@ def test_ci_run_ignores_variables_that_would_narrow_the_suite(tmp_path):
     assert out.stdout.startswith("ARGS=[] ADDOPTS=[] FLAGS=["), out.stdout
     flags = out.stdout.split("FLAGS=[", 1)[1]
     assert "i" not in flags.split("--")[0], flags  # no -i (ignore errors) from the environment
+    assert out.stdout.rstrip().endswith("WORKERS=[]"), out.stdout  # the Makefile's own default
 
 
 def test_the_install_stamp_depends_on_the_makefile():

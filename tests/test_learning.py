@@ -18,7 +18,8 @@ from gan_cli.data.mixtures import grid25_centres
 from gan_cli.metrics.mixture import mode_stats
 from gan_cli.models import mlp
 
-pytestmark = pytest.mark.slow
+# minutes a run: on an AVX2-only CPU a test of two 12,000-step runs takes ~6 min
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 SMALL_DCGAN = ["model.g_width=32", "model.d_width=32", "steps=300", "eval.every=300"]
 
 # The 2-D recipes shortened: 12,000 steps (decay over the last 6,000) of 256 samples, not the
@@ -55,7 +56,7 @@ def final_metrics(run_dir) -> dict:
 def trained_metrics(workdir, name: str, *overrides: str) -> dict:
     """`gan train` with `overrides` into workdir/name; its final evaluation."""
     run_dir = workdir / name
-    out = run_gan("train", *overrides, f"hydra.run.dir={run_dir}", cwd=workdir, timeout=600)
+    out = run_gan("train", *overrides, f"hydra.run.dir={run_dir}", cwd=workdir, timeout=1500)
     assert out.returncode == 0, out.stderr
     return final_metrics(run_dir)
 
@@ -104,29 +105,28 @@ def test_each_2d_recipe_reaches_its_floor_and_beats_the_plain_gan_at_equal_steps
     assert got["recipe"]["high_quality"] > got["plain"]["high_quality"], got
 
 
-IMAGE_RECIPES = {  # preset: (steps, floors, ceilings, the metric where it must beat the plain GAN)
-    # an MLP GAN: seed 0 reaches FID 23.0, precision 0.66, 10 classes (16,000 steps: FID 4.7,
-    # 0.86); the plain MLP GAN FID 94.2; plain `gan train` (DCGAN, 1,500 steps) FID 171-184, 0.45
-    "digits": (4000, {"precision": 0.5, "classes": 10}, {"fid": 60}, "fid"),
-    # the ResNet: seed 0 reaches 1,000 modes, KL 0.18, 47 % confident (5,000 steps: 1,000, 0.10,
-    # 57 %); the plain ResNet 987, 0.54, 48 %; the default DCGAN at 1,500 steps 989, 0.50, 30 %
-    "stacked_digits": (2000, {"modes": 990, "confident": 0.35}, {"mode_kl": 0.35}, "mode_kl"),
-}
-
-
-@pytest.mark.parametrize("recipe", list(IMAGE_RECIPES))
-def test_each_image_recipe_reaches_its_floor_and_beats_the_plain_gan(recipe, workdir):
-    """experiment=digits (the default `make train`: an MLP GAN) and experiment=stacked_digits
-    (a ResNet), both at 8x8 with lazy R1, EMA and a lr decay over the second half, shortened,
-    against the same network without the stabilisers and the decay (the plain GAN), at equal
-    steps, seed 0."""
-    steps, floors, ceilings, metric = IMAGE_RECIPES[recipe]
+def test_the_digits_recipe_reaches_its_floor_and_beats_the_plain_gan(workdir):
+    """experiment=digits (the default `make train`: an MLP GAN at 8x8 with lazy R1, EMA and a lr
+    decay over the second half) at 4,000 steps against the same network without the
+    stabilisers and the decay (the plain GAN), at equal steps, seed 0. The recipe reached FID
+    21.6-23.0, precision 0.66, 10 classes (16,000 steps: FID 4.7, 0.86); the plain MLP GAN FID
+    68.6-94.2; plain `gan train` (DCGAN, 1,500 steps) FID 171-184, precision 0.45."""
     plain = ["~stabilizers.r1", "~stabilizers.ema", "optim.decay=none"]
-    short = [f"steps={steps}", f"eval.every={steps}", "seed=0"]
-    got = {
-        name: trained_metrics(workdir, name, f"experiment={recipe}", *extra, *short)
-        for name, extra in (("recipe", []), ("plain", plain))
-    }
-    assert all(got["recipe"][k] >= v for k, v in floors.items()), got
-    assert all(got["recipe"][k] <= v for k, v in ceilings.items()), got
-    assert got["recipe"][metric] < got["plain"][metric], got
+    short = ["experiment=digits", "steps=4000", "eval.every=4000", "seed=0"]
+    got = {name: trained_metrics(workdir, name, *short, *extra)
+           for name, extra in (("recipe", []), ("plain", plain))}  # fmt: skip
+    assert got["recipe"]["precision"] >= 0.5 and got["recipe"]["classes"] == 10, got
+    assert got["recipe"]["fid"] <= 60, got
+    assert got["recipe"]["fid"] < got["plain"]["fid"], got
+
+
+def test_the_stacked_digits_recipe_covers_the_modes_the_plain_resnet_misses(workdir):
+    """experiment=stacked_digits (the ResNet at 8x8 with lazy R1, EMA and decay) at 2,000 steps,
+    seed 0: 1,000 modes, KL 0.18-0.19 (bf16 and fp32 machines), 47 % confident. The same
+    ResNet without the stabilisers and the decay reached 987 modes, KL 0.54 at these steps
+    (it destabilises over the second half); that plain run is not repeated here (5 CPU-minutes
+    on the slower machine), its figures are why the ceiling sits at 0.3."""
+    got = trained_metrics(workdir, "recipe", "experiment=stacked_digits", "steps=2000",
+                          "eval.every=2000", "seed=0")  # fmt: skip
+    assert got["modes"] >= 995 and got["confident"] >= 0.35, got  # ~7 min on one AVX2 thread
+    assert got["mode_kl"] <= 0.3, got
