@@ -25,10 +25,12 @@ train: install
 	$(BIN)/gan train $(ARGS) $(RECIPE)  # ARGS first: they may start with --multirun
 
 # One pytest-xdist worker per core, each computing on one thread (tests/conftest.py); the
-# learning tests, minutes each, are spread by work stealing. TEST_WORKERS=0 runs in-process.
+# learning tests (minutes each) go first, and tests are handed out one at a time to whichever
+# worker is free (--maxschedchunk 1), so no worker ends up with the long ones in a row.
+# TEST_WORKERS=0 runs in-process.
 TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxschedchunk 1 $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

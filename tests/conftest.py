@@ -133,6 +133,13 @@ def read_events(run_dir: Path):
     return acc
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The learning tests (minutes each, longest first) before the rest: `make test` hands
+    tests out one at a time to whichever xdist worker is free, so the workers share the long
+    ones from the start."""
+    items.sort(key=lambda item: item.path.name != "test_learning.py")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cache_in_tmp(tmp_path_factory):
     """Reference statistics go to a temporary cache, never to the user's ~/.cache."""

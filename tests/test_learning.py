@@ -4,7 +4,11 @@ measured as `gan eval` measures (the run's final evaluation uses the same protoc
 An untrained generator scores 0-2 of 25 modes on grid25 and 1 digit class with precision 0;
 the saturating minimax loss in the plain GAN, which never takes off, 15 modes with 43 % of its
 samples near a mode. The floors sit clearly above both, with margin below what these seeds
-reach here (noted per case)."""
+reach here (noted per case).
+
+The tests stand from the longest to the shortest, and conftest.py puts this module first: the
+pytest-xdist workers take them in turn from the start instead of one worker running the
+longest at the end while the others wait."""
 
 from __future__ import annotations
 
@@ -20,31 +24,6 @@ from gan_cli.models import mlp
 
 # minutes a run: on an AVX2-only CPU a test of two 12,000-step runs takes ~6 min
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
-SMALL_DCGAN = ["model.g_width=32", "model.d_width=32", "steps=300", "eval.every=300"]
-
-# The 2-D recipes shortened: 12,000 steps (decay over the last 6,000) of 256 samples, not the
-# preset's 128: at 128, 12,000 steps are too few for some seeds (seed 0: 24 modes, 47 %).
-SHORT_2D = ["steps=12000", "eval.every=12000", "batch_size=256"]
-RECIPE_12K = ["experiment=grid25", *SHORT_2D]
-FLOORS = {  # name: (overrides, {metric: floor}); reached here: see each comment
-    # The 2-D losses run in the grid25 recipe (R1, EMA, decay), shortened to 12,000 steps, ~40 s
-    # on one thread. In the plain GAN (experiment=grid25_mlp) the outcome of one seed swings
-    # from 18 to 25 modes between machines (same seed, other floating-point rounding), too
-    # close to any honest floor; in the recipe every seed covers all 25 modes.
-    # non_saturating, the recipe's own loss, is tested with the recipes below
-    # seeds 0-2: 25 modes, 67-88 % within 3 sigma
-    "hinge": ([*RECIPE_12K, "loss=hinge"], {"modes": 23, "high_quality": 0.5}),
-    # the saturating loss, which never takes off in the plain GAN (15 modes, 43 %), learns in
-    # the recipe: seeds 0-1: 25 modes, 89-92 %
-    "minimax": ([*RECIPE_12K, "loss=minimax"], {"modes": 23, "high_quality": 0.5}),
-    # weight clipping, RMSprop, 5 critic steps; 300 steps of a small DCGAN on digits:
-    # seeds 0-3: 8-9 classes, precision 0.29-0.31
-    "wasserstein": (["loss=wasserstein", "optim.lr=2e-4", *SMALL_DCGAN],
-                    {"classes": 8, "precision": 0.25}),
-    # gradient penalty on a layer-norm critic: 10 classes, precision 0.42
-    "wgan_gp": (["experiment=wgan_gp", "optim.lr=1e-3", "optim.d_steps=2", *SMALL_DCGAN],
-                {"classes": 9, "precision": 0.3}),
-}  # fmt: skip
 
 
 def final_metrics(run_dir) -> dict:
@@ -61,48 +40,16 @@ def trained_metrics(workdir, name: str, *overrides: str) -> dict:
     return final_metrics(run_dir)
 
 
-@pytest.mark.parametrize("name", list(FLOORS))
-def test_each_objective_reaches_its_floor(name, workdir):
-    overrides, floors = FLOORS[name]
-    final = trained_metrics(workdir, name, *overrides, "seed=0")
-    got = {k: final[k] for k in floors}
-    assert all(got[k] >= floor for k, floor in floors.items()), (name, got, floors)
-
-
-RECIPES = {  # preset: its floor, shortened as SHORT_2D
-    # seeds 0-2: 25 modes, 87-89 % within 3 sigma, reverse KL 0.007-0.008 (the plain GAN at
-    # the same steps: 18-25 modes, 50-65 %)
-    "grid25": {"modes": 23, "high_quality": 0.8},
-    "ring8": {"modes": 8, "high_quality": 0.85},  # seed 0: 8 modes, 96 %
-}
-
-
-def test_an_untrained_generator_does_not_reach_the_2d_floors():
-    """The floors are not met by chance: the same MLP untrained, scored the same way. (Its
-    points all land near the origin, a grid centre, so the share near a mode alone would
-    pass: that is why the floors ask for modes as well.)"""
-    torch.manual_seed(0)
-    G, _ = mlp.build((2,), latent_dim=16)
-    with torch.no_grad():
-        points = G.eval()(torch.randn(2500, 16, generator=torch.Generator().manual_seed(0)))
-    untrained = mode_stats(points, grid25_centres(), 0.05)
-    floors = RECIPES["grid25"]
-    assert not all(untrained[k] >= floor for k, floor in floors.items()), untrained
-
-
-@pytest.mark.parametrize("recipe", list(RECIPES))
-def test_each_2d_recipe_reaches_its_floor_and_beats_the_plain_gan_at_equal_steps(recipe, workdir):
-    """The recipe against experiment=grid25_mlp (the plain GAN: no R1, no EMA, no decay) on the
-    same data, seed and number of steps."""
-    short = [*SHORT_2D, "seed=0"]
-    plain = ["experiment=grid25_mlp", f"dataset={recipe}"]
-    got = {
-        name: trained_metrics(workdir, name, *preset, *short)
-        for name, preset in (("recipe", [f"experiment={recipe}"]), ("plain", plain))
-    }
-    assert all(got["recipe"][k] >= v for k, v in RECIPES[recipe].items()), got
-    assert got["recipe"]["reverse_kl"] < got["plain"]["reverse_kl"], got
-    assert got["recipe"]["high_quality"] > got["plain"]["high_quality"], got
+def test_the_stacked_digits_recipe_covers_the_modes_the_plain_resnet_misses(workdir):
+    """experiment=stacked_digits (the ResNet at 8x8 with lazy R1, EMA and decay) at 2,000 steps,
+    seed 0: 1,000 modes, KL 0.18-0.19 (bf16 and fp32 machines), 47 % confident. The same
+    ResNet without the stabilisers and the decay reached 987 modes, KL 0.54 at these steps
+    (it destabilises over the second half); that plain run is not repeated here (5 CPU-minutes
+    on the slower machine), its figures are why the ceiling sits at 0.3."""
+    got = trained_metrics(workdir, "recipe", "experiment=stacked_digits", "steps=2000",
+                          "eval.every=2000", "seed=0")  # fmt: skip
+    assert got["modes"] >= 995 and got["confident"] >= 0.35, got  # ~7 min on one AVX2 thread
+    assert got["mode_kl"] <= 0.3, got
 
 
 def test_the_digits_recipe_reaches_its_floor_and_beats_the_plain_gan(workdir):
@@ -120,13 +67,76 @@ def test_the_digits_recipe_reaches_its_floor_and_beats_the_plain_gan(workdir):
     assert got["recipe"]["fid"] < got["plain"]["fid"], got
 
 
-def test_the_stacked_digits_recipe_covers_the_modes_the_plain_resnet_misses(workdir):
-    """experiment=stacked_digits (the ResNet at 8x8 with lazy R1, EMA and decay) at 2,000 steps,
-    seed 0: 1,000 modes, KL 0.18-0.19 (bf16 and fp32 machines), 47 % confident. The same
-    ResNet without the stabilisers and the decay reached 987 modes, KL 0.54 at these steps
-    (it destabilises over the second half); that plain run is not repeated here (5 CPU-minutes
-    on the slower machine), its figures are why the ceiling sits at 0.3."""
-    got = trained_metrics(workdir, "recipe", "experiment=stacked_digits", "steps=2000",
-                          "eval.every=2000", "seed=0")  # fmt: skip
-    assert got["modes"] >= 995 and got["confident"] >= 0.35, got  # ~7 min on one AVX2 thread
-    assert got["mode_kl"] <= 0.3, got
+# a small DCGAN at 16 px (metrics upscale to 32 px): a quarter of the 32 px step's cost
+SMALL_DCGAN = ["model.g_width=32", "model.d_width=32", "dataset.resolution=16", "steps=300",
+               "eval.every=300"]  # fmt: skip
+
+# The 2-D recipes shortened: 12,000 steps (decay over the last 6,000) of 256 samples, not the
+# preset's 128: at 128, 12,000 steps are too few for some seeds (seed 0: 24 modes, 47 %).
+SHORT_2D = ["steps=12000", "eval.every=12000", "batch_size=256"]
+RECIPE_12K = ["experiment=grid25", *SHORT_2D]
+FLOORS = {  # name: (overrides, {metric: floor}); reached here: see each comment
+    # The 2-D losses run in the grid25 recipe (R1, EMA, decay), shortened to 12,000 steps, ~40 s
+    # on one thread (~3 min on an AVX2-only CPU). In the plain GAN (experiment=grid25_mlp) the
+    # outcome of one seed swings from 18 to 25 modes between machines (same seed, other
+    # floating-point rounding), too close to any honest floor; in the recipe every seed covers
+    # all 25 modes.
+    # non_saturating, the recipe's own loss, is tested with the recipes below
+    # seeds 0-2: 25 modes, 67-88 % within 3 sigma
+    "hinge": ([*RECIPE_12K, "loss=hinge"], {"modes": 23, "high_quality": 0.5}),
+    # the saturating loss, which never takes off in the plain GAN (15 modes, 43 %), learns in
+    # the recipe: seeds 0-1: 25 modes, 89-92 %
+    "minimax": ([*RECIPE_12K, "loss=minimax"], {"modes": 23, "high_quality": 0.5}),
+    # weight clipping, RMSprop, 5 critic steps; 300 steps of a small DCGAN on digits: seeds
+    # 0-1: 8 classes, precision 0.33-0.35 (500 steps: 8, 0.35; at 32 px, seeds 0-3: 8-9 classes,
+    # precision 0.29-0.31, ~4 min a run on one AVX2 thread against ~1)
+    "wasserstein": (["loss=wasserstein", "optim.lr=2e-4", *SMALL_DCGAN],
+                    {"classes": 7, "precision": 0.25}),
+    # gradient penalty on a layer-norm critic: 10 classes, precision 0.40 (at 32 px: 10, 0.42)
+    "wgan_gp": (["experiment=wgan_gp", "optim.lr=1e-3", "optim.d_steps=2", *SMALL_DCGAN],
+                {"classes": 9, "precision": 0.3}),
+}  # fmt: skip
+
+
+RECIPES = {  # preset: its floor, shortened as SHORT_2D
+    # seeds 0-2: 25 modes, 87-89 % within 3 sigma, reverse KL 0.007-0.008 (the plain GAN at
+    # the same steps: 18-25 modes, 50-65 %)
+    "grid25": {"modes": 23, "high_quality": 0.8},
+    "ring8": {"modes": 8, "high_quality": 0.85},  # seed 0: 8 modes, 96 %
+}
+
+
+@pytest.mark.parametrize("recipe", list(RECIPES))
+def test_each_2d_recipe_reaches_its_floor_and_beats_the_plain_gan_at_equal_steps(recipe, workdir):
+    """The recipe against experiment=grid25_mlp (the plain GAN: no R1, no EMA, no decay) on the
+    same data, seed and number of steps."""
+    short = [*SHORT_2D, "seed=0"]
+    plain = ["experiment=grid25_mlp", f"dataset={recipe}"]
+    got = {
+        name: trained_metrics(workdir, name, *preset, *short)
+        for name, preset in (("recipe", [f"experiment={recipe}"]), ("plain", plain))
+    }
+    assert all(got["recipe"][k] >= v for k, v in RECIPES[recipe].items()), got
+    assert got["recipe"]["reverse_kl"] < got["plain"]["reverse_kl"], got
+    assert got["recipe"]["high_quality"] > got["plain"]["high_quality"], got
+
+
+@pytest.mark.parametrize("name", list(FLOORS))
+def test_each_objective_reaches_its_floor(name, workdir):
+    overrides, floors = FLOORS[name]
+    final = trained_metrics(workdir, name, *overrides, "seed=0")
+    got = {k: final[k] for k in floors}
+    assert all(got[k] >= floor for k, floor in floors.items()), (name, got, floors)
+
+
+def test_an_untrained_generator_does_not_reach_the_2d_floors():
+    """The floors are not met by chance: the same MLP untrained, scored the same way. (Its
+    points all land near the origin, a grid centre, so the share near a mode alone would
+    pass: that is why the floors ask for modes as well.)"""
+    torch.manual_seed(0)
+    G, _ = mlp.build((2,), latent_dim=16)
+    with torch.no_grad():
+        points = G.eval()(torch.randn(2500, 16, generator=torch.Generator().manual_seed(0)))
+    untrained = mode_stats(points, grid25_centres(), 0.05)
+    floors = RECIPES["grid25"]
+    assert not all(untrained[k] >= floor for k, floor in floors.items()), untrained
