@@ -45,10 +45,11 @@ def test_the_stacked_digits_recipe_covers_the_modes_the_plain_resnet_misses(work
     seed 0: 1,000 modes, KL 0.18-0.19 (bf16 and fp32 machines), 47 % confident. The same
     ResNet without the stabilisers and the decay reached 987 modes, KL 0.54 at these steps
     (it destabilises over the second half); that plain run is not repeated here (5 CPU-minutes
-    on the slower machine), its figures are why the ceiling sits at 0.3."""
+    on the slower machine), its figures are why the ceiling sits at 0.3. ~7.5 min on one
+    thread of an AVX2-only CPU: the longest learning test, so it stands first."""
     got = trained_metrics(workdir, "recipe", "experiment=stacked_digits", "steps=2000",
                           "eval.every=2000", "seed=0")  # fmt: skip
-    assert got["modes"] >= 995 and got["confident"] >= 0.35, got  # ~7 min on one AVX2 thread
+    assert got["modes"] >= 995 and got["confident"] >= 0.35, got
     assert got["mode_kl"] <= 0.3, got
 
 
