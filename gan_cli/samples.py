@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchvision.utils import make_grid
 
 _REAL = torch.tensor([70, 70, 70], dtype=torch.uint8)  # data points: dark grey
 _FAKE = torch.tensor([255, 140, 0], dtype=torch.uint8)  # generated points: orange
@@ -14,6 +13,8 @@ VIEW_PIXELS = 32  # smaller images (8x8 digits) are enlarged in grids, pixel by 
 def image_grid(images: Tensor, nrow: int | None = None) -> Tensor:
     """float images in [-1, 1], (N, C, H, W) -> uint8 grid (3 or 1, H', W'). Images under
     VIEW_PIXELS a side are enlarged by a whole factor (nearest: every pixel stays a square)."""
+    from torchvision.utils import make_grid  # torchvision takes seconds to import: not for 2-D runs
+
     nrow = nrow or max(1, round(len(images) ** 0.5))
     images = images.detach().float().cpu()
     factor = -(-VIEW_PIXELS // min(images.shape[-2:]))

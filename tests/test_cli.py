@@ -206,3 +206,21 @@ complete_line "gan train optim.l"
     assert set(lines[1].split()) == {"model=dcgan", "model=mlp", "model=resnet", "model=stylegan2"}
     assert lines[2] == "loss=hinge"
     assert set(lines[3].split()) == {"optim.lr=", "optim.lr_d=", "optim.lr_g="}
+
+
+def test_torchvision_is_imported_only_where_images_need_it():
+    """torchvision takes seconds to import (it pulls in torch._dynamo); every `gan` process of
+    a 2-D run, and `gan sample`/`gan eval` of one, would pay that for nothing. Image code
+    imports it where it is used (grids, resizing, folders, the Inception network)."""
+    import subprocess
+    import sys
+
+    code = "\n".join([
+        "import sys, gan_cli.train, gan_cli.sample, gan_cli.eval, gan_cli.report",
+        "from gan_cli.registry import PACKAGES, builders",
+        "for group in PACKAGES: builders(group)",
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision'))",
+    ])  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

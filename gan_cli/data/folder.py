@@ -16,7 +16,6 @@ import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
 
 from gan_cli.data.source import to_unit_range
 from gan_cli.errors import DataError
@@ -34,6 +33,8 @@ def collate(items: list[Tensor | str]) -> Tensor | str:
 
 class _Images(Dataset):
     def __init__(self, files: list[Path], resolution: int, channels: int):
+        from torchvision.transforms import v2  # seconds to import: only for folders
+
         self.files, self.mode = files, "L" if channels == 1 else "RGB"
         self.transform = v2.Compose([v2.Resize(resolution), v2.CenterCrop(resolution)])
 
@@ -41,9 +42,11 @@ class _Images(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int) -> Tensor | str:
+        from torchvision.transforms.v2.functional import pil_to_tensor
+
         try:
             with Image.open(self.files[i]) as im:
-                image = v2.functional.pil_to_tensor(im.convert(self.mode))
+                image = pil_to_tensor(im.convert(self.mode))
         except Exception as exc:  # reported in the main process, see _collate
             return f"cannot read image {self.files[i]}: {type(exc).__name__}"
         return self.transform(image)

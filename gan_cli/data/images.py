@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
 
 _LUMA = torch.tensor([0.299, 0.587, 0.114])  # ITU-R 601, as PIL's convert("L")
 
@@ -30,6 +29,8 @@ def fit_images(images: Tensor, resolution: int, channels: int, chunk: int = 4096
     for part in images.split(chunk):
         part = fit_channels(part, channels)
         if part.shape[-2:] != (resolution, resolution):
+            from torchvision.transforms.v2 import functional as TF  # seconds to import: if used
+
             part = TF.resize(part, [resolution], antialias=True)
             part = TF.center_crop(part, [resolution, resolution])
         out.append(part)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from gan_cli.metrics import digits_net, inception
+from gan_cli.metrics import digits_net
 
 
 @dataclass
@@ -50,6 +50,8 @@ def make_extractor(name: str, device: torch.device, inception_weights: str | Non
         net = digits_net.load()
         return Extractor("digits", net.to(device), digits_net.sha256(), net.feature_dim, 1024)
     if name == "inception":
+        from gan_cli.metrics import inception  # imports torchvision (seconds): only when used
+
         path = inception.weights_path(inception_weights, download)
         net = inception.load(path)
         return Extractor("inception", net.to(device), file_sha256(path), net.feature_dim, 64)
