@@ -22,7 +22,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_cli import config, plugins, sweep
+from gan_cli import config, plugins, registry, sweep
 from gan_cli.errors import ConfigError, GanError, Stop
 
 
@@ -67,6 +67,8 @@ def hydra_app(config_name: str, task: str):
         def run():
             spec = config.validate(cfg, _choices())  # bad values fail before torch is imported
             plugins.trust_from_user(getattr(spec, "trust", None))  # trust only from the user
+            if config_name == "train":
+                registry.check_targets(cfg)  # a builder refused before the data loads
             module, function = task.split(":")
             return getattr(importlib.import_module(module), function)(cfg, spec)
 

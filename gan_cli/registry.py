@@ -107,6 +107,17 @@ def resolve(group: str, target: str, key: str) -> Callable:
     return fn
 
 
+def check_targets(config: DictConfig | dict) -> None:
+    """Every builder a run's config names (model, data set, loss, stabilisers), resolved by
+    name: a refused one fails before any data is loaded or network built (seconds earlier)."""
+    nodes = [(group, group, config.get(group)) for group in ("model", "dataset", "loss")]
+    nodes += [("stabilizer", f"stabilizers.{name}", node)
+              for name, node in (config.get("stabilizers") or {}).items()]  # fmt: skip
+    for group, key, node in nodes:
+        if node is not None:
+            resolve(group, str(node.get("_target_", "")), key)
+
+
 def build(node: DictConfig | dict, group: str, ignore: tuple[str, ...] = (),
           key: str | None = None, **extra: Any) -> Any:  # fmt: skip
     """Call `node._target_(**node, **extra)`; `ignore`: keys of the node that are not params;
