@@ -25,6 +25,21 @@ def test_digits_are_the_1797_bundled_images_scaled_to_the_resolution():
     assert digits.load(resolution=16, channels=3).data.shape == (1797, 3, 16, 16)
 
 
+def test_digits_read_from_scikit_learns_file_are_what_its_loader_gives(monkeypatch):
+    """load_raw reads the file scikit-learn ships (its import alone takes ~2 s); the same
+    images and labels as `load_digits`, which it falls back to when the file is elsewhere."""
+    from sklearn.datasets import load_digits
+
+    reference = load_digits()
+    want = torch.from_numpy(reference.images).mul(255 / 16).round().to(torch.uint8).unsqueeze(1)
+    assert digits._sklearn_file() is not None
+    fast = digits.load_raw()
+    monkeypatch.setattr(digits, "_sklearn_file", lambda: None)
+    for images, labels in (fast, digits.load_raw()):
+        assert torch.equal(images, want)
+        assert torch.equal(labels, torch.from_numpy(reference.target))
+
+
 def test_fit_images_resizes_crops_and_converts_channels():
     rgb = torch.zeros(2, 3, 40, 60, dtype=torch.uint8)
     rgb[:, 0] = 255  # pure red
