@@ -57,18 +57,18 @@ def unique_dir(base: str) -> str:
 OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)
 
 
-def hydra_app(config_name: str, task: str):
-    """The Hydra app of a verb: compose `conf/<config_name>.yaml`, validate it, then import
-    and run `task` ("module:function", called with the config and its validated form). Heavy
-    imports (torch) happen only here, after composition."""
+def hydra_app(config_name: str, task: str, precheck=None):
+    """The Hydra app of a verb: compose `conf/<config_name>.yaml`, validate it, run
+    `precheck(cfg)` if given, then import and run `task` ("module:function", called with the
+    config and its validated form). Heavy imports (torch) happen only here, after composition."""
 
     @hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")
     def app(cfg: DictConfig):
         def run():
             spec = config.validate(cfg, _choices())  # bad values fail before torch is imported
             plugins.trust_from_user(getattr(spec, "trust", None))  # trust only from the user
-            if config_name == "train":
-                registry.check_targets(cfg)  # a builder refused before the data loads
+            if precheck is not None:
+                precheck(cfg)
             module, function = task.split(":")
             return getattr(importlib.import_module(module), function)(cfg, spec)
 
@@ -84,7 +84,8 @@ def _choices() -> dict[str, str]:
 
 
 VERBS = {
-    "train": (hydra_app("train", "gan_cli.train:train"),
+    # every builder a run names is checked by name before its data loads
+    "train": (hydra_app("train", "gan_cli.train:train", registry.check_targets),
               "train a GAN (gan train --help for every option)"),
     "sample": (hydra_app("sample", "gan_cli.sample:sample"),
                "samples from a checkpoint: a grid, image files, an interpolation"),

@@ -36,17 +36,16 @@ class _Images(Dataset):
         from torchvision.transforms import v2  # seconds to import: only for folders
 
         self.files, self.mode = files, "L" if channels == 1 else "RGB"
+        self.to_tensor = v2.functional.pil_to_tensor
         self.transform = v2.Compose([v2.Resize(resolution), v2.CenterCrop(resolution)])
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int) -> Tensor | str:
-        from torchvision.transforms.v2.functional import pil_to_tensor
-
         try:
             with Image.open(self.files[i]) as im:
-                image = pil_to_tensor(im.convert(self.mode))
+                image = self.to_tensor(im.convert(self.mode))
         except Exception as exc:  # reported in the main process, see _collate
             return f"cannot read image {self.files[i]}: {type(exc).__name__}"
         return self.transform(image)
