@@ -44,6 +44,8 @@ def test_builds_and_trains_one_step(overrides, shape):
     assert gan.G(z).shape == (5, *shape)
     assert gan.D(gan.G(z)).shape == (5,)
     assert not any(isinstance(m, nn.Sigmoid) for m in gan.D.modules()), "D returns raw scores"
+    if spec.optim.name == "adam":  # Adam's fused kernel on the CPU too (README "Speed")
+        assert gan.opt_g.defaults["fused"] is True and gan.opt_d.defaults["fused"] is True
 
     batches = BatchStream(random_source(shape), spec.batch_size, seed=0, device=CPU.device)
     # one D step lowers D's objective on the very batch it trained on
