@@ -55,16 +55,18 @@ def test_the_stacked_digits_recipe_covers_the_modes_the_plain_resnet_misses(work
 
 def test_the_digits_recipe_reaches_its_floor_and_beats_the_plain_gan(workdir):
     """experiment=digits (the default `make train`: an MLP GAN at 8x8 with lazy R1, EMA and a lr
-    decay over the second half) at 4,000 steps against the same network without the
+    decay over the second half) at 8,000 steps against the same network without the
     stabilisers and the decay (the plain GAN), at equal steps, seed 0. The recipe reached FID
-    21.6-23.0, precision 0.66, 10 classes (16,000 steps: FID 4.7, 0.86); the plain MLP GAN FID
-    68.6-94.2; plain `gan train` (DCGAN, 1,500 steps) FID 171-184, precision 0.45."""
+    15.8, precision 0.74, 10 classes (16,000 steps: FID 5.3, 0.82; at 4,000 steps only FID
+    57.7, precision 0.59: the decay then starts before G has found the digits); the plain MLP
+    GAN FID 106.4 (97.4 at 4,000); plain `gan train` (DCGAN, 1,500 steps) FID 171-184,
+    precision 0.45. ~3 min a run on one thread of an AVX2-only CPU."""
     plain = ["~stabilizers.r1", "~stabilizers.ema", "optim.decay=none"]
-    short = ["experiment=digits", "steps=4000", "eval.every=4000", "seed=0"]
+    short = ["experiment=digits", "steps=8000", "eval.every=8000", "seed=0"]
     got = {name: trained_metrics(workdir, name, *short, *extra)
            for name, extra in (("recipe", []), ("plain", plain))}  # fmt: skip
     assert got["recipe"]["precision"] >= 0.5 and got["recipe"]["classes"] == 10, got
-    assert got["recipe"]["fid"] <= 60, got
+    assert got["recipe"]["fid"] <= 40, got  # the default run's target (issue 12)
     assert got["recipe"]["fid"] < got["plain"]["fid"], got
 
 
