@@ -321,7 +321,8 @@ def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime, num_classes: 
     if rt.sync_batchnorm:  # before DDP wraps them
         G, D = (nn.SyncBatchNorm.convert_sync_batchnorm(net) for net in (G, D))
     G, D = rt.place(G), rt.place(D)
-    optim, impl = spec.optim, rt.optimizer_options()
+    optim = spec.optim
+    impl = rt.optimizer_options(optim.kernel.value)
 
     def settings(lr: float, lazy: list[int]) -> tuple[float, list[float]]:
         if lazy and optim.name == "adam":  # a lazy regulariser's own steps: StyleGAN2's rescaling

@@ -44,8 +44,8 @@ def test_builds_and_trains_one_step(overrides, shape):
     assert gan.G(z).shape == (5, *shape)
     assert gan.D(gan.G(z)).shape == (5,)
     assert not any(isinstance(m, nn.Sigmoid) for m in gan.D.modules()), "D returns raw scores"
-    if spec.optim.name == "adam":  # Adam's fused kernel on the CPU too (README "Speed")
-        assert gan.opt_g.defaults["fused"] is True and gan.opt_d.defaults["fused"] is True
+    if spec.optim.name == "adam":  # optim.kernel=auto: the foreach update on the CPU
+        assert gan.opt_g.defaults["foreach"] is True and not gan.opt_g.defaults["fused"]
 
     batches = BatchStream(random_source(shape), spec.batch_size, seed=0, device=CPU.device)
     # one D step lowers D's objective on the very batch it trained on
@@ -83,6 +83,15 @@ def test_dcgan_layers_follow_the_resolution(resolution):
     assert len(ups) == len(downs) == {16: 3, 32: 4, 64: 5}[resolution]
     assert ups[-1].out_channels == downs[0].in_channels == 3
     assert isinstance(D.net[1], nn.LeakyReLU), "no norm on D's first layer (Radford et al.)"
+
+
+@pytest.mark.parametrize("kernel", ["fused", "foreach"])
+def test_optim_kernel_picks_how_adam_updates(kernel):
+    """optim.kernel reaches both optimisers; the digits recipe, measured with it, sets fused."""
+    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25", f"optim.kernel={kernel}"))
+    gan = build_gan(cfg, spec, (2,), CPU)
+    assert gan.opt_g.defaults[kernel] is True and gan.opt_d.defaults[kernel] is True
+    assert spec_of("experiment=digits")[1].optim.kernel.value == "fused"
 
 
 def test_dcgan_refuses_resolutions_it_cannot_build():

@@ -58,6 +58,12 @@ class Decay(str, Enum):
     linear = "linear"
 
 
+class AdamKernel(str, Enum):
+    auto = "auto"  # fused on CUDA, foreach on the CPU (Runtime.optimizer_options)
+    fused = "fused"
+    foreach = "foreach"
+
+
 @dataclass
 class OptimConfig(Checked):
     name: OptimName = OptimName.adam
@@ -69,6 +75,7 @@ class OptimConfig(Checked):
     decay: Decay = Decay.none  # linear: both learning rates fall linearly to 0 at the last step
     # (SNGAN's and BigGAN's code; with `decay_start`, only from that share of the run on)
     decay_start: float = 0.0  # share of `steps` before the decay begins
+    kernel: AdamKernel = AdamKernel.auto  # how Adam's update runs; same arithmetic, other rounding
 
     def check(self, root: Any) -> None:
         self.require_positive("lr", "lr_g", "lr_d", "d_steps")
