@@ -110,7 +110,7 @@ class Runtime:
         On the CPU the fused kernel is faster for large tensors (the digits MLP's update 3x, its
         whole recipe 18 % less CPU time), but its rounding differs, and a GAN's trajectory
         follows the rounding: the 2-D recipes' 12,000-step test run (seed 0) scored 74 % within
-        3 sigma under fused against 87 % under foreach. So fused is a per-recipe choice
+        3 sigma under fused against 86 % under foreach. So fused is a per-recipe choice
         (experiment=digits), made where its figures were measured with it."""
         if kernel == "auto":
             kernel = "fused" if self.device.type == "cuda" else "foreach"
