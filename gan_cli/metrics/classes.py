@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from gan_cli.metrics.digits_net import to_digits_input
+from gan_cli.metrics.digits_net import pass_size, to_digits_input
 
 
 def histogram_stats(labels: Tensor, n_classes: int, min_share: float = 0.0) -> dict[str, float]:
@@ -32,11 +32,11 @@ CONFIDENT = 0.8  # a channel is read as a digit with at least this probability
 
 
 @torch.no_grad()
-def read_stacked(images: Tensor, net, batch: int = 2048) -> tuple[Tensor, Tensor]:
+def read_stacked(images: Tensor, net) -> tuple[Tensor, Tensor]:
     """(the digit read in each channel (N, 3), the classifier's probability of it (N, 3))."""
     device = next(net.parameters()).device
     digits, confidence = [], []
-    for part in images.split(batch):
+    for part in images.split(pass_size(device)):
         part = part.to(device)
         probs = torch.stack([net(to_digits_input(part[:, c : c + 1])).softmax(1)
                              for c in range(3)], dim=1)  # fmt: skip

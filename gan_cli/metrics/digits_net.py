@@ -59,6 +59,13 @@ class DigitsNetB(nn.Module):
         return self.body(x)
 
 
+def pass_size(device: torch.device) -> int:
+    """Images per classifier pass. On the CPU 256: a pass's activations (16 x 32 x 32 floats an
+    image after the first layer) then stay in cache, 3x faster than 1,024 (measured on one
+    AVX2 core); a GPU wants big batches."""
+    return 256 if device.type == "cpu" else 2048
+
+
 def to_digits_input(images: Tensor) -> Tensor:
     """Any (N, C, H, W) images in [-1, 1] -> (N, 1, 32, 32): grey (channel mean), resized."""
     x = images.float()

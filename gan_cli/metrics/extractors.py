@@ -47,8 +47,8 @@ class Extractor:
 def make_extractor(name: str, device: torch.device, inception_weights: str | None = None,
                    download: bool = False) -> Extractor:  # fmt: skip
     if name == "digits":
-        net = digits_net.load()
-        return Extractor("digits", net.to(device), digits_net.sha256(), net.feature_dim, 1024)
+        net, batch = digits_net.load(), digits_net.pass_size(device)
+        return Extractor("digits", net.to(device), digits_net.sha256(), net.feature_dim, batch)
     if name == "inception":
         from gan_cli.metrics import inception  # imports torchvision (seconds): only when used
 

@@ -40,12 +40,16 @@ def fid(real: Tensor, fake: Tensor) -> float:
     return frechet_distance(*mean_cov(real), *mean_cov(fake))
 
 
+def _poly_kernel(a: Tensor, b: Tensor) -> Tensor:
+    """k(a, b) = (a.b / d + 1)^3 for every pair of rows, computed in place (the 1,000 x 1,000
+    float64 temporaries of the plain expression were most of a digits evaluation's KID time)."""
+    return (a @ b.T).div_(a.shape[1]).add_(1).pow_(3)
+
+
 def _poly_mmd2(x: Tensor, y: Tensor) -> Tensor:
     """Unbiased MMD^2 with the cubic polynomial kernel k(a, b) = (a.b / d + 1)^3."""
-    d, m = x.shape[1], x.shape[0]
-    kxx = (x @ x.T / d + 1) ** 3
-    kyy = (y @ y.T / d + 1) ** 3
-    kxy = (x @ y.T / d + 1) ** 3
+    m = x.shape[0]
+    kxx, kyy, kxy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)
     off = m * (m - 1)
     return (kxx.sum() - kxx.diagonal().sum()) / off + (kyy.sum() - kyy.diagonal().sum()) / off \
         - 2 * kxy.mean()  # fmt: skip
