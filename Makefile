@@ -5,17 +5,32 @@ BIN    := $(VENV)/bin
 # Exact pins: pip on this machine takes these from local disk; anything looser may pull a
 # multi-GB CUDA build from the network.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+# torch and gan-cli (what `make train` needs); then the test tools, plugins, reference metrics
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
 
-.PHONY: install train test lint tensorboard bench gpu-check clean
+# pip byte-compiles every file it installs (~11,500 here, most never imported): half of the
+# install's time on a 2-core machine. With --no-compile Python compiles the modules a command
+# imports on first use and caches them beside the source (~2,500; a few seconds, once), which
+# needs bytecode writing on: an environment's PYTHONDONTWRITEBYTECODE would have every `gan`
+# process compile torch anew (~3 s each), so it is not passed to the commands below.
+PIP := $(BIN)/python -m pip install --quiet --no-compile
+unexport PYTHONDONTWRITEBYTECODE
+
+.PHONY: install install-dev train test lint tensorboard bench gpu-check clean
 
 install: $(STAMP)
+install-dev: $(DEV)
 
 # Reinstalled when the project's dependencies or this file (the pins) change.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP) $(TORCH_PINS)
+	$(PIP) -e .
+	touch $@
+
+$(DEV): $(STAMP)
+	$(PIP) -e '.[dev]'
 	touch $@
 
 # the main job: the digits recipe (conf/experiment/digits.yaml) on the embedded digits; extra
@@ -29,10 +44,10 @@ train: install
 # worker is free (--maxschedchunk 1), so no worker ends up with the long ones in a row.
 # TEST_WORKERS=0 runs in-process.
 TEST_WORKERS ?= auto
-test: install
+test: install-dev
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxschedchunk 1 $(ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -44,7 +59,7 @@ bench: install
 
 # On a machine with CUDA (a few minutes): the CUDA tests, then CUDA rows of `make bench` written
 # into benchmarks/RESULTS.md. Without a GPU the tests skip with a reason and the bench says so.
-gpu-check: install
+gpu-check: install-dev
 	$(BIN)/python -m pytest -q -rs -m cuda tests/
 	$(BIN)/python benchmarks/run.py --gpu-check
 
