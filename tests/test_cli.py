@@ -4,10 +4,11 @@ input is refused."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import torch
-from conftest import read_events, run_gan, tiny
+from conftest import GAN, PREFORKED, gan_env, read_events, run_gan, tiny
 from omegaconf import OmegaConf
 
 from gan_cli import checkpoint
@@ -21,6 +22,21 @@ def test_front_lists_the_verbs_and_refuses_unknown_ones(workdir):
     assert out.returncode == 0 and "train" in out.stdout and "usage: gan VERB" in out.stdout
     out = run_gan("trian", cwd=workdir)
     assert out.returncode == 2 and "unknown verb 'trian'" in out.stderr
+
+
+def test_a_forked_command_is_the_console_script_in_its_own_process(workdir):
+    """conftest runs most commands forked from a server that has done gan's imports
+    (tests/prefork.py): each must give what the installed console script gives, started
+    afresh: exit status, stdout, stderr."""
+    for args in (["--help"], ["trian"], ["train", "batch_size=0"],
+                 ["train", "--cfg", "job", "model=mlp", "dataset=ring8"]):  # fmt: skip
+        real = subprocess.run([GAN, *args], cwd=workdir, env=gan_env(), capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        spawned = PREFORKED.spawned
+        forked = run_gan(*args, cwd=workdir)
+        assert PREFORKED.spawned == spawned + 1, "not forked"
+        assert forked.returncode == real.returncode, (args, forked.stderr, real.stderr)
+        assert (forked.stdout, forked.stderr) == (real.stdout, real.stderr), args
 
 
 def test_train_help_is_hydras_with_the_config_groups(workdir):
