@@ -32,8 +32,13 @@ def test_ci_run_ignores_variables_that_would_narrow_the_suite(tmp_path):
     assert out.stdout.rstrip().endswith("WORKERS=[]"), out.stdout  # the Makefile's own default
 
 
-def test_the_install_stamp_depends_on_the_makefile():
+def test_the_install_stamps_depend_on_the_makefile():
+    """`make train` installs torch and gan-cli; `make test` adds the dev extras on top: both
+    redone when the pins (Makefile) or the dependencies (pyproject.toml) change."""
     out = subprocess.run(["make", "-pn", "-f", str(REPO / "Makefile"), "install"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    rule = next(ln for ln in out.stdout.splitlines() if ln.startswith(".venv/.installed:"))
-    assert "pyproject.toml" in rule and "Makefile" in rule
+    rules = {ln.split(":")[0]: ln for ln in out.stdout.splitlines() if ln.startswith(".venv/")}
+    assert "pyproject.toml" in rules[".venv/.installed"] and "Makefile" in rules[".venv/.installed"]
+    assert ".venv/.installed" in rules[".venv/.installed-dev"].split(":", 1)[1]
+    targets = {ln.split(":")[0]: ln for ln in out.stdout.splitlines() if ":" in ln}
+    assert "install-dev" in targets["test"] and "install-dev" not in targets["train"]
