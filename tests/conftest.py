@@ -82,7 +82,7 @@ def _start(args: tuple[str, ...], cwd: Path, env: dict | None, stdout: int):
     env = gan_env(**(env or {}))
     if PREFORKED.serves(env, base=gan_env()):
         return PREFORKED.spawn([GAN, *args], cwd, env)
-    # a different start-up (PYTHONPATH, thread counts): a real `gan` process
+    # a different start-up (thread counts, PYTHON* variables): a real `gan` process
     return subprocess.Popen([GAN, *args], cwd=cwd, env=env, stdout=stdout,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 

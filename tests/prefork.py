@@ -4,9 +4,10 @@ child per command. Each child is a process of its own that runs the installed co
 point, `gan_cli.cli:main`, in its own working directory, with its own environment, argv,
 stdin, stdout and stderr, and leaves through the interpreter's normal exit (atexit handlers,
 thread joins, a traceback and status 1 for an uncaught exception, death by a signal). Only
-the start-up is shared: what start-up alone decides (PYTHON* and OpenMP variables, the import
-path) cannot differ from the server's, so commands that change those run as a real `gan`
-process (conftest.run_gan decides). The server itself never runs a tensor operation: a fork
+the start-up is shared: what start-up alone decides (PYTHON* and OpenMP variables) cannot
+differ from the server's, so commands that change those run as a real `gan` process
+(conftest.run_gan decides); a PYTHONPATH goes onto the child's import path where start-up
+would put it. The server itself never runs a tensor operation: a fork
 after OpenMP has started its threads is not safe.
 
 Protocol, one JSON line each way on the server's stdin and stdout:
@@ -54,7 +55,10 @@ def become_command(request: dict, streams: list[int]) -> None:
         os.dup2(opened, fd)
         os.close(opened)
     sys.argv = list(request["argv"])
-    sys.path[0] = os.path.dirname(sys.argv[0])  # a console script's own folder, as for `gan`
+    # the import path a console script starts with: its own folder, then PYTHONPATH's entries
+    # (absolute, as site.py makes them), then the server's (stdlib, site-packages)
+    extra = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[0:1] = [os.path.dirname(sys.argv[0]), *extra]
     from gan_cli.cli import main
 
     main()
@@ -139,6 +143,8 @@ class Server:
         """Whether a command with `env` can be forked from a server started with `base`."""
         base = self.env if self.process else base
         changed = {k for k in env.keys() | base.keys() if env.get(k) != base.get(k)}
+        if not base.get("PYTHONPATH"):  # the child puts a PYTHONPATH on its path as start-up does
+            changed.discard("PYTHONPATH")
         return not any(k.startswith(STARTUP_VARIABLES) for k in changed)
 
     def ask(self, **request) -> dict:
