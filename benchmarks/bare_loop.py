@@ -65,9 +65,9 @@ def main() -> None:
     G, D = build((3, a.resolution, a.resolution), **model_params(a.model, a.set))
     params = sum(t.numel() for net in (G, D) for t in net.parameters())
     G, D = G.to(dev, memory_format=fmt), D.to(dev, memory_format=fmt)
-    fused = {"fused": True} if dev.type == "cuda" else {"foreach": True}
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), **fused)
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), **fused)
+    kernel = {"fused": True} if dev.type == "cuda" else {"foreach": True}  # gan-cli's auto
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), **kernel)
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), **kernel)
     g_fwd, d_fwd = (torch.compile(G), torch.compile(D)) if a.compile else (G, D)
     data = torch.randint(0, 256, (1024, 3, a.resolution, a.resolution), dtype=torch.uint8)
     data = data.to(dev).contiguous(memory_format=fmt)

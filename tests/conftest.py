@@ -91,11 +91,7 @@ def run_gan(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None
     """Run `gan ARGS` in `cwd` (never in the repo: its outputs/ stays untouched)."""
     proc = _start(args, cwd, env, subprocess.PIPE)
     try:
-        if isinstance(proc, subprocess.Popen):
-            out, err = proc.communicate(timeout=timeout)
-        else:
-            proc.wait(timeout)
-            out, err = proc.outputs()
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

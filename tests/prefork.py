@@ -102,7 +102,7 @@ class Child:
     def __init__(self, server: Server, pid: int, stdout: Path, stderr: Path) -> None:
         self.server, self.pid, self.returncode = server, pid, None
         self.stdout_path, self.stderr_path = stdout, stderr
-        self.stderr = open(stderr)  # noqa: SIM115 (read as a pipe would be, closed in outputs())
+        self.stderr = open(stderr)  # noqa: SIM115 (read as a pipe would be, closed in communicate())
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -124,7 +124,9 @@ class Child:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    def outputs(self) -> tuple[str, str]:
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        """Wait for the end, then (stdout, stderr), as Popen's with both piped."""
+        self.wait(timeout)
         self.stderr.close()
         return self.stdout_path.read_text(), self.stderr_path.read_text()
 
