@@ -37,8 +37,14 @@ STARTUP_VARIABLES = ("PYTHON", "OMP_", "MKL_", "KMP_", "GOMP_", "LD_")
 
 
 def preload() -> None:
-    """What `gan train`, `gan sample` and `gan eval` import, up to their first tensor."""
+    """What `gan train`, `gan sample` and `gan eval` import, up to their first tensor; and the
+    parts of torchvision that image runs import on first use (grids, resizing: ~2.7 s of CPU a
+    command on a 2-core machine, and most test commands train on images). A 2-D command
+    forked from here finds torchvision loaded where a real `gan` would not; it never uses it
+    (test_cli checks what the real commands import)."""
     import torch.utils.tensorboard  # noqa: F401
+    import torchvision.transforms.v2.functional  # noqa: F401
+    import torchvision.utils  # noqa: F401
 
     import gan_cli.cli  # noqa: F401
     import gan_cli.eval  # noqa: F401
