@@ -22,11 +22,11 @@ unexport PYTHONDONTWRITEBYTECODE
 install: $(STAMP)
 install-dev: $(DEV)
 
-# Reinstalled when the project's dependencies or this file (the pins) change.
 # gan-cli is built by the venv's own hatchling (pyproject's build backend; `editables` for the
 # editable install), not in a fresh build environment per pip call: ~6 s less each time.
 BUILD_DEPS := 'hatchling>=1.21' editables
 
+# Reinstalled when the project's dependencies or this file (the pins) change.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) $(TORCH_PINS) $(BUILD_DEPS)
