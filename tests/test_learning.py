@@ -24,7 +24,7 @@ from gan_cli.metrics.mixture import mode_stats
 from gan_cli.metrics.protocol import LOWER_IS_BETTER
 from gan_cli.models import mlp
 
-# minutes a run: on an AVX2-only CPU a test of two 12,000-step runs takes ~6 min
+# minutes a run: on an AVX2-only CPU a test of two 12,000-step runs takes 3-5 min
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
