@@ -200,8 +200,10 @@ def gpu_check(repeats: int) -> None:
         raise SystemExit("gpu-check: no CUDA GPU is visible; nothing measured")
     bf16 = torch.cuda.get_device_capability()[0] >= 8
     low = "bf16" if bf16 else "fp16"
+    # the compiled row contiguous in both loops: compiled on CUDA, inductor picks the layout
+    # (runtime.make_runtime says why)
     cases = [Case("cuda", 64, 64, "fp32", True, False), Case("cuda", 64, 64, low, True, False),
-             Case("cuda", 64, 256, low, True, False), Case("cuda", 64, 64, low, True, True),
+             Case("cuda", 64, 256, low, True, False), Case("cuda", 64, 64, low, False, True),
              Case("cuda", 64, 64, low, True, False, "resnet"),
              Case("cuda", 64, 64, low, True, False, "stylegan2", ("channel_base=8192",
                                                                    "channel_max=256"))]  # fmt: skip

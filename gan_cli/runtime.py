@@ -154,8 +154,14 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
     sync_bn = bool(cfg.sync_batchnorm) and device.type == "cuda" and world_size > 1
-    return Runtime(device, precision, bool(cfg.channels_last), bool(cfg.compile), rank,
-                   world_size, sync_bn)  # fmt: skip
+    # Compiled on CUDA, the memory layout is left to inductor, which makes convolutions
+    # channels-last inside the graph itself (its layout optimisation). Channels-last weights
+    # and batches from outside break the compiled backward there: inductor predicts the strides
+    # of convolution_backward's outputs wrongly (PyTorch issue #171622; seen with torch 2.11
+    # on an H200: "expected ... stride 16==1 at dim=1", every compiled DCGAN run).
+    channels_last = bool(cfg.channels_last) and not (cfg.compile and device.type == "cuda")
+    return Runtime(device, precision, channels_last, bool(cfg.compile), rank, world_size,
+                   sync_bn)  # fmt: skip
 
 
 def cpu_share(processes: int) -> int:
