@@ -45,7 +45,7 @@ def find_checkpoints(spec) -> list[Path]:
 
 
 def evaluate(_: DictConfig, cfg: EvalCommandConfig) -> dict:
-    device = pick_device(cfg.device)
+    device = pick_device(cfg.device.type)
     runs, evaluator, protocol = [], None, None
     for path in find_checkpoints(cfg.ckpt):
         G, state = load_generator(path, device, cfg.ema)

@@ -100,7 +100,7 @@ def interpolation(G: nn.Module, cfg: SampleConfig, c: Tensor | None, device) -> 
 
 @torch.no_grad()
 def sample(_: DictConfig, cfg: SampleConfig) -> None:
-    device = pick_device(cfg.device)
+    device = pick_device(cfg.device.type)
     G, state = load_generator(cfg.ckpt, device, cfg.ema)
     if cfg.truncation != 1 and not hasattr(G, "mapping"):
         raise ConfigError(f"truncation={cfg.truncation}: needs a generator with a mapping "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import read_events, run_gan, tiny
 from PIL import Image
 
@@ -79,7 +80,8 @@ def test_sample_grid_files_and_interpolation_from_a_checkpoint_alone(runs, workd
 
 
 def test_sample_2d_points_and_scatter(runs, workdir):
-    out = run_gan("sample", f"ckpt={runs['points']}", "n=300", "out=pts", cwd=workdir)
+    out = run_gan("sample", f"ckpt={runs['points']}", "n=300", "out=pts", "device=cpu",
+                  cwd=workdir)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert np.load(workdir / "pts" / "points.npy").shape == (300, 2)
     assert read_image(str(workdir / "pts" / "scatter.png"))[0] == 3
@@ -105,10 +107,12 @@ def test_eval_one_checkpoint_writes_numbers_with_their_protocol(runs, workdir):
     # evaluation's noise is its own, not the run's seed)
     assert_logged(runs["run"], run["metrics"])
     other = sorted(runs["sweep"].glob("1_*"))[0]
-    out = run_gan("eval", f"ckpt={other}", "samples=200", "out=other.json", cwd=workdir,
-                  env={"GAN_CLI_CACHE": str(runs["cache"])})  # fmt: skip
+    out = run_gan("eval", f"ckpt={other}", "samples=200", "out=other.json", "device=cpu",
+                  cwd=workdir, env={"GAN_CLI_CACHE": str(runs["cache"])})  # fmt: skip
     assert out.returncode == 0, out.stderr
-    (run,) = json.loads((workdir / "other.json").read_text())["runs"]
+    result = json.loads((workdir / "other.json").read_text())
+    assert result["protocol"]["provenance"]["device"].startswith("cpu: ")  # as asked
+    (run,) = result["runs"]
     assert_logged(other, run["metrics"])
 
 
@@ -192,3 +196,12 @@ def test_sample_and_eval_refuse_bad_checkpoints_in_one_line(workdir):
         out = run_gan(verb, f"ckpt={bad}", cwd=workdir)
         lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
         assert out.returncode == 1 and len(lines) == 1 and "truncated or corrupt" in lines[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answer where no GPU is visible")
+def test_sample_and_eval_without_a_gpu_refuse_device_cuda_in_one_line(runs, workdir):
+    for verb in ("sample", "eval"):
+        out = run_gan(verb, f"ckpt={runs['points']}", "device=cuda", cwd=workdir)
+        lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+        assert out.returncode == 1 and len(lines) == 1, out.stderr
+        assert "device=cuda but no CUDA GPU is visible" in lines[0]

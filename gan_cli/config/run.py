@@ -162,7 +162,8 @@ class SampleConfig(Checked):
     seed: int = 0
     ema: bool = True
     interpolate: list[int] | None = None
-    device: DeviceType = DeviceType.auto
+    # the device group (conf/device/), as in `gan train`: `device=cpu`; only its type is read
+    device: DeviceConfig = field(default_factory=DeviceConfig)
     trust: list[str] = field(default_factory=list)
     label: int | None = None  # `class=k` on the command line: samples of class k
     truncation: float = 1.0  # < 1: the truncation trick towards the mean w (StyleGAN2)
@@ -193,7 +194,8 @@ class EvalCommandConfig(Checked):
     download: bool = False
     cache_dir: str = "~/.cache/gan-cli"
     out: str = "eval.json"
-    device: DeviceType = DeviceType.auto
+    # the device group (conf/device/), as in `gan train`: `device=cpu`; only its type is read
+    device: DeviceConfig = field(default_factory=DeviceConfig)
     trust: list[str] = field(default_factory=list)
 
     def check(self, root: Any) -> None:
