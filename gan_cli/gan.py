@@ -22,6 +22,7 @@ compute what one process with the same global batch would.
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 
 import torch
@@ -34,6 +35,8 @@ from gan_cli.registry import build
 from gan_cli.runtime import Runtime
 from gan_cli.stabilizers.base import Stabilizer
 from gan_cli.stats import Stats
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -275,6 +278,7 @@ class GAN:
             "scaler_d": self.scaler_d.state_dict(),
             "stabilizers": {s.name: s.state_dict() for s in self.stabilizers},
             "noise_rng": self.noise_gen.get_state(),
+            "noise_rng_device": self.noise_gen.device.type,
         }
         if self.sampler is not self.G:  # what `gan sample` and `gan eval` use by default
             state["G_ema"] = self.sampler.state_dict()
@@ -292,8 +296,23 @@ class GAN:
             self.scaler_d.load_state_dict(state["scaler_d"])
         for s in self.stabilizers:
             s.load_state_dict(state["stabilizers"][s.name])
-        self.noise_gen.set_state(state["noise_rng"])
+        self.restore_noise(state, step)
         self.d_updates, self.g_updates = step * self.d_steps, step
+
+    def restore_noise(self, state: dict, step: int) -> None:
+        """The noise stream continues exactly on the same kind of device. CPU and CUDA
+        generators are different algorithms (Mersenne Twister, Philox): a run resumed on the
+        other kind draws its noise afresh, from a seed of the step (weights, optimisers, data
+        order and the other streams continue exactly)."""
+        saved, here = state["noise_rng"], self.noise_gen.get_state()
+        saved_on = state.get("noise_rng_device", self.noise_gen.device.type)
+        if saved_on == self.noise_gen.device.type and saved.numel() == here.numel():
+            self.noise_gen.set_state(saved)
+            return
+        log.warning("resuming a checkpoint trained on %s on %s: the noise stream restarts "
+                    "(its generator is another algorithm there); the rest continues exactly",
+                    saved_on, self.noise_gen.device.type)  # fmt: skip
+        self.noise_gen.manual_seed(self.seed * 1_000_003 + step)
 
 
 def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:

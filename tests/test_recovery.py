@@ -142,6 +142,26 @@ class Payload:
         return (open, (str(self.marker), "w"))
 
 
+def test_a_run_resumes_on_another_kind_of_device_with_its_noise_drawn_afresh(workdir):
+    """A CUDA run resumed on the CPU (test_cuda runs the real one on a GPU): a CUDA generator's
+    state (Philox, 16 bytes) cannot drive the CPU's, so the noise restarts from a seed of the
+    step, said in the log; everything else is loaded as saved."""
+    run = workdir / "run"
+    args = tiny("steps=4", "ckpt_every=2", "eval.every=0")
+    assert run_gan("train", *args, f"hydra.run.dir={run}", cwd=workdir).returncode == 0
+    last = latest(run / "checkpoints")  # what a resume loads
+    state = checkpoint.load(last)
+    assert state["step"] == 4 and state["noise_rng_device"] == "cpu"
+    state["noise_rng"] = torch.arange(16, dtype=torch.uint8)  # as torch.cuda saves it
+    state["noise_rng_device"] = "cuda"
+    checkpoint.save_as(state, last)
+    out = run_gan("train", *args, "steps=6", f"resume={run}", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert "trained on cuda on cpu: the noise stream restarts" in (run / "train.log").read_text()
+    resumed = checkpoint.load(latest(run / "checkpoints"))
+    assert resumed["step"] == 6 and resumed["noise_rng_device"] == "cpu"
+
+
 def test_a_checkpoint_carrying_a_pickle_payload_is_refused_and_nothing_runs(workdir):
     marker = workdir / "payload_ran"
     evil = workdir / "evil" / "checkpoints" / "last.pt"
