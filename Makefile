@@ -63,6 +63,8 @@ bench: install
 
 # On a machine with CUDA (a few minutes): the CUDA tests, then CUDA rows of `make bench` written
 # into benchmarks/RESULTS.md. Without a GPU the tests skip with a reason and the bench says so.
+# A GPU machine without a package registry (torch, hydra and gan-cli already installed there):
+#   make -o install-dev gpu-check BIN=<the folder of that python>
 gpu-check: install-dev
 	$(BIN)/python -m pytest -q -rs -m cuda tests/
 	$(BIN)/python benchmarks/run.py --gpu-check
