@@ -31,6 +31,9 @@ from gan_cli.provenance import cpu_name
 HERE = Path(__file__).resolve().parent
 GAN = str(Path(sys.executable).with_name("gan"))
 WARMUP, TIMED, LOG_EVERY = 5, 20, 5  # steps
+# On a GPU 20 steps of a small DCGAN last a tenth of a second, and the ratio swung 0.70-1.05
+# between two runs (H200, 2026-12-01): CUDA rows time 10x more steps.
+GPU_STEPS = 10
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class Case:
     compile: bool
     model: str = "dcgan"
     sets: tuple[str, ...] = ()  # model parameters, key=value, the same for both loops
+
+
+def steps_of(case: Case) -> tuple[int, int, int]:
+    """(warm-up, timed, log interval) in steps for this case."""
+    k = GPU_STEPS if case.device == "cuda" else 1
+    return WARMUP * k, TIMED * k, LOG_EVERY * k
 
 
 # StyleGAN2 networks sized for a CPU (experiment=stylegan2_digits', with 128 channels where
@@ -60,11 +69,12 @@ def run_child(args: list[str], cwd: str | None = None) -> str:
 
 
 def gan_train_speed(case: Case, dataset: str = "fake", extra: tuple[str, ...] = ()) -> dict:
+    warmup, timed, log_every = steps_of(case)
     with tempfile.TemporaryDirectory() as tmp:
         args = [
             GAN, "train", f"model={case.model}", f"dataset={dataset}",
             f"dataset.resolution={case.resolution}", f"batch_size={case.batch}",
-            f"steps={WARMUP + TIMED}", f"log_every={LOG_EVERY}", "sample_every=1000000",
+            f"steps={warmup + timed}", f"log_every={log_every}", "sample_every=1000000",
             "ckpt_every=1000000", "eval.every=0", f"device={case.device}",
             f"device.precision={case.precision}", f"device.channels_last={case.channels_last}",
             f"device.compile={case.compile}", f"hydra.run.dir={tmp}/run",
@@ -74,14 +84,15 @@ def gan_train_speed(case: Case, dataset: str = "fake", extra: tuple[str, ...] = 
             args.append("dataset.channels=3")
         run_child(args, cwd=tmp)
         rows = [json.loads(r) for r in Path(tmp, "run", "metrics.jsonl").read_text().splitlines()]
-    speeds = [r["speed/img_per_s"] for r in rows if "speed/img_per_s" in r][WARMUP // LOG_EVERY :]
+    speeds = [r["speed/img_per_s"] for r in rows if "speed/img_per_s" in r][warmup // log_every :]
     return {"img_per_s": len(speeds) / sum(1 / s for s in speeds)}  # the harmonic mean
 
 
 def bare_speed(case: Case) -> dict:
+    warmup, timed, _ = steps_of(case)
     args = [sys.executable, str(HERE / "bare_loop.py"), "--model", case.model, "--resolution",
             str(case.resolution), "--batch", str(case.batch), "--precision", case.precision,
-            "--warmup", str(WARMUP), "--steps", str(TIMED),
+            "--warmup", str(warmup), "--steps", str(timed),
             *(["--channels-last"] if case.channels_last else []),
             *(["--compile"] if case.compile else []),
             *([] if case.device == "auto" else ["--device", case.device]),
@@ -157,8 +168,9 @@ def gpu_section(rows: list[dict]) -> str:
     lines = [GPU_START, "## CUDA (`make gpu-check`)", ""]
     if rows:
         m = machine()
-        lines += [f"Measured on {m.get('gpu', '?')} ({m['date']}, torch {m['torch']}); DCGAN "
-                  "64x64, random images, median of the runs listed.", "",
+        warmup, timed, _ = steps_of(Case("cuda", 64, 64, "fp32", True, False))
+        lines += [f"Measured on {m.get('gpu', '?')} ({m['date']}, torch {m['torch']}); 64x64, "
+                  f"random images, {timed} steps timed after {warmup}, median of the runs.", "",
                   *table_rows(rows)]  # fmt: skip
     else:
         lines.append(GPU_NONE)
