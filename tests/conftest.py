@@ -151,10 +151,14 @@ def read_events(run_dir: Path):
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The learning tests (minutes each, longest first) before the rest: `make test` hands
+    """The learning tests (minutes each, longest first), then the other end-to-end ones
+    (marked slow: 5-45 s each), then the unit tests (mostly under a second): `make test` hands
     tests out one at a time to whichever xdist worker is free, so the workers share the long
-    ones from the start."""
-    items.sort(key=lambda item: item.path.name != "test_learning.py")
+    ones from the start and finish together on short ones. (The sort is stable, and no module
+    with a module-scoped fixture mixes slow and quick tests, so each such fixture is built
+    once per worker as before.)"""
+    items.sort(key=lambda item: (item.path.name != "test_learning.py",
+                                 item.get_closest_marker("slow") is None))  # fmt: skip
 
 
 @pytest.fixture(scope="session", autouse=True)
