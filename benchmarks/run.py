@@ -168,9 +168,9 @@ def gpu_section(rows: list[dict]) -> str:
     lines = [GPU_START, "## CUDA (`make gpu-check`)", ""]
     if rows:
         m = machine()
-        warmup, timed, _ = steps_of(Case("cuda", 64, 64, "fp32", True, False))
         lines += [f"Measured on {m.get('gpu', '?')} ({m['date']}, torch {m['torch']}); 64x64, "
-                  f"random images, {timed} steps timed after {warmup}, median of the runs.", "",
+                  f"random images, {TIMED * GPU_STEPS} steps timed after {WARMUP * GPU_STEPS}, "
+                  "median of the runs.", "",
                   *table_rows(rows)]  # fmt: skip
     else:
         lines.append(GPU_NONE)

@@ -20,7 +20,8 @@ from gan_cli.data import EVAL_KEYS, load_dataset
 from gan_cli.errors import CheckpointError
 from gan_cli.metrics.evaluate import Evaluator
 from gan_cli.resume import latest
-from gan_cli.sample import load_generator, pick_device
+from gan_cli.runtime import pick_device
+from gan_cli.sample import load_generator
 
 log = logging.getLogger(__name__)
 

@@ -122,17 +122,20 @@ class Runtime:
         return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
 
-def make_runtime(cfg: DeviceConfig) -> Runtime:
-    kind = cfg.type.value
-    precision = cfg.precision.value
+def pick_device(kind: str) -> torch.device:
+    """`device.type` (auto | cpu | cuda) as a device: auto takes CUDA where a GPU is visible."""
     cuda = torch.cuda.is_available()
     if kind == "cuda" and not cuda:
         raise ConfigError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")
+    return torch.device("cuda" if cuda and kind != "cpu" else "cpu")
+
+
+def make_runtime(cfg: DeviceConfig) -> Runtime:
+    precision = cfg.precision.value
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    if kind == "cpu" or not cuda:
-        device = torch.device("cpu")
-    else:
+    device = pick_device(cfg.type.value)
+    if device.type == "cuda":  # this process's GPU under torchrun
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     under_torchrun = "MASTER_ADDR" in os.environ and "RANK" in os.environ

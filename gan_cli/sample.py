@@ -21,18 +21,11 @@ from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.metrics.evaluate import class_labels
 from gan_cli.networks import build_networks, build_stabilizers, generate, grid_labels
 from gan_cli.resume import checkpoint_of, run_dir_of
+from gan_cli.runtime import pick_device
 from gan_cli.samples import image_grid, picture, save_png, scatter
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png"}
-
-
-def pick_device(kind: str) -> torch.device:
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")
-    if kind == "cuda" or (kind == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def load_generator(path: str | Path, device: torch.device, ema: bool = True):
