@@ -38,7 +38,7 @@ row digits loss_minimax steps=16000 loss=minimax
 row digits loss_wasserstein steps=16000 loss=wasserstein  # its own: conf/experiment_loss/digits/
 
 for recipe in "${TABLES[@]}"; do
-    metrics=$([ "$recipe" = grid25 ] && echo "[modes,high_quality,reverse_kl]" ||
+    metrics=$([ "$recipe" = grid25 ] && echo "[modes,high_quality,reverse_kl,spread]" ||
               echo "[fid,precision,recall,classes,class_kl]")
     report "$recipe" "$metrics" "docs/ablation/$recipe" "ablation of the $recipe recipe"
 done

@@ -64,7 +64,7 @@ row stacked packing2 dataset=stacked_digits 'stabilizers=[packing]'
 
 for setting in "${TABLES[@]}"; do
     case $setting in
-        grid25) metrics="[modes,high_quality,reverse_kl]" ;;
+        grid25) metrics="[modes,high_quality,reverse_kl,spread]" ;;
         stacked) metrics="[modes,mode_kl]" ;;
         *) metrics="[fid,precision,recall,classes]" ;;
     esac

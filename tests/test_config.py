@@ -142,6 +142,7 @@ def test_experiment_preset_overrides_groups():
         ("dataset.channels=2", "dataset.channels"),
         ("dataset=grid25", "model=dcgan"),
         ("eval.best=FID", "eval.best"),
+        ("experiment=grid25 eval.best=spread", "eval.best"),  # 1 is right: not a ranking
         ("eval.samples=0", "eval.samples"),
         ("stabilizers=[ema] stabilizers.ema.half_life=0", "stabilizers.ema.half_life"),
         ("stabilizers=[r1] model.d_norm=none stabilizers.r1.gamma=-1", "stabilizers.r1.gamma"),

@@ -12,7 +12,7 @@ import torch
 
 from gan_cli.data.digits import load_raw
 from gan_cli.data.images import fit_images
-from gan_cli.data.mixtures import grid25_centres
+from gan_cli.data.mixtures import grid25, grid25_centres, ring8
 from gan_cli.data.source import to_unit_range
 from gan_cli.data.stacked_digits import StackedDigits
 from gan_cli.errors import ConfigError
@@ -20,7 +20,7 @@ from gan_cli.metrics import digits_net, inception
 from gan_cli.metrics.classes import histogram_stats, stacked_modes
 from gan_cli.metrics.extractors import make_extractor
 from gan_cli.metrics.frechet import fid, frechet_distance, kid, mean_cov
-from gan_cli.metrics.mixture import mode_stats
+from gan_cli.metrics.mixture import mode_stats, nearest_modes
 from gan_cli.metrics.scores import inception_score, precision_recall
 
 
@@ -174,6 +174,22 @@ def test_mode_metrics_on_hand_built_points():
     assert got["reverse_kl"] == pytest.approx(float((q * np.log(q * 25)).sum()))
     just_outside = centres[:1] + torch.tensor([[0.151, 0.0]])  # 3 sigma is 0.15
     assert mode_stats(just_outside, centres, 0.05)["modes"] == 0
+    assert got["spread"] == 0.0  # every high-quality point sits on its centre
+
+
+@pytest.mark.parametrize("data", [grid25, ring8])
+def test_mode_spread_is_one_for_the_data_and_sees_narrow_modes(data):
+    """The data score spread 1 (and 98.9 % within 3 sigma); the same modes shrunk to half
+    their width score 0.5 and a higher share within 3 sigma: what the share alone rewards."""
+    source = data(size=20_000, seed=1)
+    centres, sigma = source.meta["centres"], source.meta["sigma"]
+    real = mode_stats(source.data, centres, sigma)
+    assert real["spread"] == pytest.approx(1.0, abs=0.02)
+    assert real["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.003)
+    _, nearest = nearest_modes(source.data, centres)
+    narrow = centres[nearest] + 0.5 * (source.data - centres[nearest])
+    got = mode_stats(narrow, centres, sigma)
+    assert got["spread"] == pytest.approx(0.5, abs=0.02) and got["high_quality"] == 1.0
 
 
 def test_histogram_stats():

@@ -14,7 +14,7 @@ from gan_cli.config.base import Checked, schema
 from gan_cli.config.dataset import metrics_kind
 from gan_cli.config.stabilizer import check_lazy_intervals
 from gan_cli.errors import ConfigError
-from gan_cli.metrics.protocol import CHEAP_KINDS, METRICS, check_samples
+from gan_cli.metrics.protocol import CHEAP_KINDS, METRICS, NOT_RANKED, check_samples
 
 
 class DeviceType(str, Enum):
@@ -104,7 +104,7 @@ class EvalConfig(Checked):
         self.require_positive("reference_samples")
         if self.samples is not None:
             check_samples(kind, self.samples, "eval.samples")
-        names = METRICS[kind]
+        names = [m for m in METRICS[kind] if m not in NOT_RANKED]
         self.require("best", self.best in ("auto", *names), f"auto or one of {', '.join(names)}")
 
 

@@ -24,8 +24,9 @@ METRICS = {  # what each kind reports (evaluate.py)
     "digits": (*_IMAGE_METRICS, "classes", "class_kl", "intra_fid"),
     "inception": _IMAGE_METRICS,
     "stacked": ("modes", "mode_kl", "confident", "modes_b", "mode_kl_b"),
-    "modes": ("modes", "high_quality", "reverse_kl"),
+    "modes": ("modes", "high_quality", "reverse_kl", "spread"),
 }
+NOT_RANKED = {"spread"}  # 1 is right, not higher or lower: never the best checkpoint's metric
 CHEAP_KINDS = ("digits", "stacked", "modes")  # evaluated during training by default
 DEFAULT_BEST = {"digits": "fid", "inception": "fid", "stacked": "modes", "modes": "modes"}
 LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "mode_kl_b", "class_kl", "intra_fid"}
