@@ -18,7 +18,7 @@ row() {  # row RECIPE NAME OVERRIDES...
     seeds "$RUNS/$recipe/$name" "experiment=$recipe" "$@"
 }
 
-# grid25: MLP GAN + R1 (lazy) + EMA + linear learning-rate decay, 32,000 steps
+# grid25: MLP GAN + R1 (lazy) + EMA + linear learning-rate decay, 38,000 steps of 128
 row grid25 recipe
 row grid25 without_r1 'stabilizers=[ema]' '~stabilizers.r1'  # and the preset's settings of it
 row grid25 without_ema 'stabilizers=[r1]' '~stabilizers.ema'
