@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Ablation of the recipes: from each recipe remove one stabiliser, or swap the loss, at a time;
 # seeds 0-2; writes docs/ablation/<recipe>/report.md (mean ± std, plots) with `gan report`.
-#   scripts/ablation.sh               both recipes (about 75 minutes on 2 CPU cores)
-#   scripts/ablation.sh grid25        one recipe (grid25: 31 minutes alone on one thread, 20 with a
-#                                     second copy doing two rows: ONLY=...; digits: about 60)
+#   scripts/ablation.sh               both recipes (~87 minutes on the AVX2-only machine as two
+#                                     copies side by side, THREADS=1 ONLY=...)
+#   scripts/ablation.sh grid25        one recipe (grid25 on the AVX2-only machine: 30 minutes as two
+#                                     copies of three rows each, ONLY=...; digits: 57 likewise)
 # THREADS, ONLY, SKIP_REPORT: see scripts/seeds.sh. Runs go to runs/ablation/ (git-ignored);
 # rerunning a finished row is a no-op. Each run ends with an evaluation at `gan eval`'s
 # protocol, which the report reads.
