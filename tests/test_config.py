@@ -148,6 +148,7 @@ def test_experiment_preset_overrides_groups():
         ("stabilizers=[r1] model.d_norm=none stabilizers.r1.gamma=-1", "stabilizers.r1.gamma"),
         ("stabilizers=[packing] stabilizers.packing.m=1", "stabilizers.packing.m"),
         ("micro_batches=0", "micro_batches"),
+        ("model=mlp model.d_fourier=-1", "model.d_fourier"),
     ],
 )
 def test_out_of_range_values_fail_validation_naming_the_key(override, key):

@@ -11,7 +11,7 @@ from torch import nn
 
 from gan_cli.data.source import BatchStream, TensorSource
 from gan_cli.gan import Part, build_gan
-from gan_cli.models import dcgan
+from gan_cli.models import dcgan, mlp
 from gan_cli.runtime import Runtime
 
 CPU = Runtime(torch.device("cpu"))
@@ -194,3 +194,38 @@ def test_micro_batches_make_the_update_of_the_whole_batch(extra):
     fresh = build_gan(cfg, spec, (2,), CPU)
     start = [p for net in (fresh.G, fresh.D) for p in net.parameters()]
     assert any(not torch.allclose(a, b, atol=1e-3) for a, b in zip(start, parts, strict=True))
+
+
+def stripe_accuracy(d_fourier: int, steps: int = 300) -> float:
+    """A D of the MLP trained `steps` logistic steps to tell points in [-1, 1]^2 by which of 6
+    stripes (width 1/6) they fall in, like the thin lines of samples between grid25's modes;
+    its accuracy on fresh points."""
+    torch.manual_seed(0)
+    _, D = mlp.build((2,), hidden=64, d_fourier=d_fourier, d_fourier_scale=3.0)
+    opt = torch.optim.Adam(D.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+
+    def points_and_stripes(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.rand(n, 2, generator=gen) * 2 - 1
+        return x, (torch.sin(2 * math.pi * 3 * x[:, 0]) > 0).float()
+
+    for _ in range(steps):
+        x, y = points_and_stripes(256)
+        loss = nn.functional.binary_cross_entropy_with_logits(D(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, y = points_and_stripes(4000)
+    with torch.no_grad():
+        return float(((D(x) > 0).float() == y).float().mean())
+
+
+def test_fourier_features_let_the_mlp_d_resolve_fine_detail():
+    """model.d_fourier: measured 0.97-0.98 with 32 features against 0.54-0.60 without (seeds
+    0-2); the frequencies are a buffer, saved with D's weights and rebuilt alike."""
+    plain, fourier = stripe_accuracy(0), stripe_accuracy(32)
+    assert fourier >= 0.9 and plain <= 0.75, (plain, fourier)
+    _, D = mlp.build((2,), d_fourier=8)
+    _, again = mlp.build((2,), d_fourier=8)
+    assert torch.equal(D.state_dict()["angular_freqs"], again.state_dict()["angular_freqs"])
+    assert D.state_dict()["angular_freqs"].shape == (2, 8)

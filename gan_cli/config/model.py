@@ -117,8 +117,11 @@ class MLPConfig(ModelConfig):
     hidden: int = 128  # units per hidden layer, in G and D
     depth: int = 3  # hidden layers, in G and D
     d_norm: Norm = Norm.none
+    d_fourier: int = 0  # > 0: D also sees sin/cos of this many random projections of x
+    d_fourier_scale: float = 1.0  # their frequencies' std, in cycles per unit of the data
 
     def check(self, root: Any) -> None:
         super().check(root)
-        self.require_positive("hidden", "depth")
+        self.require_positive("hidden", "depth", "d_fourier_scale")
+        self.require("d_fourier", self.d_fourier >= 0, ">= 0 (0: no Fourier features)")
         self.require("d_norm", self.d_norm is not Norm.batch, "layer or none for the MLP")
