@@ -197,9 +197,9 @@ def test_micro_batches_make_the_update_of_the_whole_batch(extra):
 
 
 def stripe_accuracy(d_fourier: int, steps: int = 300) -> float:
-    """A D of the MLP trained `steps` logistic steps to tell points in [-1, 1]^2 by which of 6
-    stripes (width 1/6) they fall in, like the thin lines of samples between grid25's modes;
-    its accuracy on fresh points."""
+    """A D of the MLP trained `steps` logistic steps to tell points in [-1, 1]^2 by the parity
+    of the stripe (12 across, each 1/6 wide) they fall in, detail as fine as the lines of
+    samples between grid25's modes; its accuracy on fresh points."""
     torch.manual_seed(0)
     _, D = mlp.build((2,), hidden=64, d_fourier=d_fourier, d_fourier_scale=3.0)
     opt = torch.optim.Adam(D.parameters(), lr=1e-3)
