@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gan_cli import checkpoint, job_started
+from gan_cli import checkpoint, job_started, layout
 from gan_cli.config import TrainConfig, metrics_kind
 from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream
@@ -30,9 +30,9 @@ from gan_cli.errors import CheckpointError, DataError, GanError, Interrupted
 from gan_cli.gan import GAN, build_gan
 from gan_cli.metrics.evaluate import Evaluator, better
 from gan_cli.metrics.protocol import DEFAULT_BEST
-from gan_cli.networks import generate, grid_labels
+from gan_cli.networks import build_networks, build_stabilizers, generate, grid_labels
 from gan_cli.provenance import provenance
-from gan_cli.resume import check_compatible, checkpoint_of
+from gan_cli.resume import check_compatible, check_data_shape, checkpoint_of
 from gan_cli.run_writer import RunWriter, flatten
 from gan_cli.runtime import make_runtime, rng_state, seed_everything, set_rng_state
 from gan_cli.samples import picture
@@ -72,9 +72,21 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     config.pop("trust", None)  # trust is the user's, for this run: never kept in a checkpoint
 
+    # ---- the checkpoint this run continues, if any: it must fit before any data is loaded
+    start, ckpt_dir = 0, run_dir / "checkpoints"
+    last_ckpt = checkpoint_of(spec.resume, run_dir)
+    state = None
+    if last_ckpt:
+        state = checkpoint.load(last_ckpt)  # on the CPU: RNG states must stay there
+        checkpoint.require_resumable(state, last_ckpt)
+        check_compatible(state, config, last_ckpt)
+
     # ---- data, networks, objective, optimisers
     source = load_dataset(cfg.dataset)
+    if state is not None:
+        check_data_shape(state, source.shape, last_ckpt)
     num_classes = classes_of(spec, source)  # > 0: a conditional model, fed the data's labels
+    rt.channels_last = choose_layout(cfg, spec, rt, source.shape, num_classes, state)
     batches = BatchStream(source, spec.batch_size, spec.seed, rt.device, rt.channels_last,
                           labels=num_classes > 0, rank=rt.rank,
                           world_size=rt.world_size)  # fmt: skip
@@ -89,12 +101,7 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
     reference = None if source.is_image else source.data[:2000]  # drawn under 2-D samples
 
     # ---- resume: `resume=PATH`, or this run dir's own last checkpoint
-    start, ckpt_dir = 0, run_dir / "checkpoints"
-    last_ckpt = checkpoint_of(spec.resume, run_dir)
-    if last_ckpt:
-        state = checkpoint.load(last_ckpt)  # on the CPU: RNG states must stay there
-        checkpoint.require_resumable(state, last_ckpt)
-        check_compatible(state, config, source.shape, last_ckpt)
+    if state is not None:
         try:
             gan.load_state_dict(state, int(state["step"]))
         except (RuntimeError, KeyError, ValueError) as exc:
@@ -144,6 +151,7 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
             "num_classes": num_classes,  # > 0: conditional; `gan sample` rebuilds G with it
             "wall_s": writer.wall_s,  # seconds of training so far, start-ups included
             "provenance": provenance(rt.device),
+            "channels_last": rt.channels_last,  # layout changes rounding: a resume keeps it
         }
 
     # ---- the loop: optim.d_steps updates of D, then one of G
@@ -220,6 +228,35 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
     log.info("final %s %.4g; best %.4g at step %s", best["metric"], value, best["value"],
              best["step"])  # fmt: skip
     return Outcome(value, weights_digest(gan.G))  # what a Hydra sweeper (e.g. Optuna) optimises
+
+
+def choose_layout(cfg: DictConfig, spec: TrainConfig, rt, data_shape: tuple[int, ...],
+                  num_classes: int, state: dict | None) -> bool:  # fmt: skip
+    """`device.channels_last` for this run (layout.py): the checkpoint's own when resuming
+    (checkpoints before the layout was recorded: their config's, channels-last by default)."""
+    recorded = None
+    if state is not None:
+        old = state.get("config", {}).get("device", {}).get("channels_last", True)
+        recorded = bool(state.get("channels_last", old is not False))
+    stabilizers = build_stabilizers(cfg.stabilizers)
+    d_shape = data_shape
+    for s in stabilizers:
+        d_shape = s.d_data_shape(d_shape)
+    batch = spec.batch_size // spec.forward_passes()  # one forward pass's samples
+    d_batch = batch * math.prod(data_shape) // math.prod(d_shape)
+    model = layout.Model(
+        build=lambda: build_networks(cfg.model, stabilizers, data_shape, num_classes),
+        batch=batch,
+        d_input=(d_batch, *d_shape),
+        num_classes=num_classes,
+        key={
+            "model": OmegaConf.to_container(cfg.model, resolve=True),
+            "stabilizers": list(cfg.stabilizers),
+            "data": list(data_shape),
+        },  # fmt: skip
+    )
+    cache_dir = Path(spec.eval.cache_dir).expanduser()
+    return layout.decide(spec.device.channels_last, rt, recorded, model, cache_dir)
 
 
 def best_metric(spec: TrainConfig) -> str:

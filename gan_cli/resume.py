@@ -166,14 +166,19 @@ def resume_argv(argv: list[str]) -> list[str]:
     return argv
 
 
-def check_compatible(state: dict, config: dict, data_shape: tuple[int, ...], path: Path) -> None:
-    """Refuse, in one line, a checkpoint made for other data or another model/config."""
+def check_data_shape(state: dict, data_shape: tuple[int, ...], path: Path) -> None:
+    """Refuse, in one line, a checkpoint made for data of another shape."""
     stored_shape = tuple(state.get("data_shape", ()))
     if stored_shape and stored_shape != tuple(data_shape):
         raise CheckpointError(
             f"{path} was trained on data of shape {_describe(stored_shape)}; this run's data "
             f"is {_describe(tuple(data_shape))} (check dataset.channels / dataset.resolution)"
         )
+
+
+def check_compatible(state: dict, config: dict, path: Path) -> None:
+    """Refuse, in one line, a checkpoint made for another model or config (before any data is
+    loaded: check_data_shape follows once it is)."""
     stored = OmegaConf.create(state.get("config", {}))
     current = OmegaConf.create(config)
     had, has = list(stored.get("stabilizers", {})), list(current.get("stabilizers", {}))

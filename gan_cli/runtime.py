@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from gan_cli.config import DeviceConfig
+from gan_cli.config.run import FP16_ON_CPU
 from gan_cli.errors import ConfigError
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -31,7 +32,8 @@ _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 class Runtime:
     device: torch.device
     precision: str = "fp32"
-    channels_last: bool = False  # for 4-D (image) tensors and convolutional models
+    channels_last: bool = False  # for 4-D (image) tensors and convolutional models; set by
+    # the loop from `device.channels_last` (layout.py decides `auto`)
     compile: bool = False
     rank: int = 0  # this process's index among WORLD_SIZE (torchrun sets both)
     world_size: int = 1
@@ -148,6 +150,8 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
         torch.set_num_threads(threads)
     if precision == "auto":
         precision = "bf16" if native_bf16(device) else "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        raise ConfigError(FP16_ON_CPU)
     if precision == "bf16" and device.type == "cuda" and not native_bf16(device):
         raise ConfigError("device.precision=bf16: this GPU has no native bfloat16 (needs "
                           "compute capability 8.0+); use fp16 or fp32")  # fmt: skip
@@ -157,14 +161,7 @@ def make_runtime(cfg: DeviceConfig) -> Runtime:
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
     sync_bn = bool(cfg.sync_batchnorm) and device.type == "cuda" and world_size > 1
-    # Compiled on CUDA, the memory layout is left to inductor, which makes convolutions
-    # channels-last inside the graph itself (its layout optimisation). Channels-last weights
-    # and batches from outside break the compiled backward there: inductor predicts the strides
-    # of convolution_backward's outputs wrongly (PyTorch issue #171622; seen with torch 2.11
-    # on an H200: "expected ... stride 16==1 at dim=1", every compiled DCGAN run).
-    channels_last = bool(cfg.channels_last) and not (cfg.compile and device.type == "cuda")
-    return Runtime(device, precision, channels_last, bool(cfg.compile), rank, world_size,
-                   sync_bn)  # fmt: skip
+    return Runtime(device, precision, False, bool(cfg.compile), rank, world_size, sync_bn)
 
 
 def cpu_share(processes: int) -> int:

@@ -67,21 +67,21 @@ def test_sigkill_then_resume_is_bit_exact_and_tensorboard_has_each_step_once(wor
 
 
 def test_a_run_with_several_stabilizers_resumes_bit_exact_after_sigkill(workdir):
-    """Spectral norm, adaptive DiffAugment, EMA and lazy R1 at once, in fp16 with its grad
-    scalers: every weight, average, scaler and stabiliser state as in an uninterrupted run."""
+    """Spectral norm, adaptive DiffAugment, EMA and lazy R1 at once, in bf16 autocast: every
+    weight, average and stabiliser state as in an uninterrupted run. (fp16 and its grad
+    scalers are refused on the CPU, where fp16 is emulated: test_cuda covers them.)"""
     N = 12
     args = tiny("stabilizers=[spectral_norm,diffaugment,ema,r1]", "model.d_norm=none",
                 "stabilizers.r1.every=2", "stabilizers.diffaugment.adaptive=true",
                 "stabilizers.diffaugment.interval=3", "stabilizers.diffaugment.adjust_images=500",
-                "stabilizers.ema.half_life=100", "device.precision=fp16", "optim.d_steps=2",
+                "stabilizers.ema.half_life=100", "device.precision=bf16", "optim.d_steps=2",
                 f"steps={2 * N}", f"ckpt_every={N}", "log_every=4", "eval.every=0")  # fmt: skip
     _, killed = straight_and_killed(workdir, args, N)
     a = checkpoint.load(workdir / "a" / "checkpoints" / "last.pt")
     b = checkpoint.load(killed / "checkpoints" / "last.pt")
     assert weights_equal(a, b) and a["step"] == b["step"] == 2 * N
     assert all(torch.equal(a["G_ema"][k], b["G_ema"][k]) for k in a["G_ema"])
-    assert a["scaler_g"] == b["scaler_g"] and a["scaler_d"] == b["scaler_d"]
-    assert a["scaler_d"]["scale"] > 0 and a["stabilizers"]["ema"]["updates"] == 2 * N
+    assert a["stabilizers"]["ema"]["updates"] == 2 * N
     aug_a, aug_b = a["stabilizers"]["diffaugment"], b["stabilizers"]["diffaugment"]
     assert torch.equal(aug_a["p"], aug_b["p"]) and aug_a["p"] > 0  # ADA moved p, identically
     assert torch.equal(aug_a["sign_sum"], aug_b["sign_sum"]) and aug_a["seen"] == aug_b["seen"]
