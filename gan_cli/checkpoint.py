@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from gan_cli.errors import CheckpointError
+from gan_cli.runfolder import new_temporary
 
 # The layout of a checkpoint. /2 (stabilisers): optimiser settings by group, EMA and the other
 # stabilisers' state under "stabilizers". Earlier formats still sample and evaluate (G, G_ema
@@ -42,9 +43,9 @@ def _fsync_dir(folder: Path) -> None:
 
 def atomic_save(state: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd, tmp = new_temporary(path)  # a new file of our own: never a link or a shared file
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
@@ -125,26 +126,51 @@ def _step_of(path: Path) -> float:
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint file safely; CheckpointError (one line) on anything wrong with it."""
+    """Read a checkpoint file safely; CheckpointError (one line) on anything wrong with it.
+    Never through a link; its tensors may not claim more memory than the file holds."""
     path = Path(path)
+    if path.is_symlink():
+        raise CheckpointError(f"{path} is a symbolic link; refused (open the file it names)")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut one has no index
-        raise CheckpointError(f"{path} is truncated or corrupt (not a complete checkpoint archive)")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        what = f" (it calls {found.group(1)})" if found else ""
-        raise CheckpointError(
-            f"{path} holds objects other than tensors and plain containers{what}; refused, "
-            "nothing in it was run"
-        ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__})") from None
+    with open(path, "rb") as f:  # noqa: PTH123
+        _check_archive(f, path)
+        try:
+            state = torch.load(f, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            what = f" (it calls {found.group(1)})" if found else ""
+            raise CheckpointError(
+                f"{path} holds objects other than tensors and plain containers{what}; refused, "
+                "nothing in it was run"
+            ) from None
+        except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, TypeError,
+                KeyError, AttributeError, IndexError, MemoryError) as exc:  # fmt: skip
+            what = type(exc).__name__
+            raise CheckpointError(f"{path} is truncated or corrupt ({what})") from None
     if not isinstance(state, dict) or state.get("format") not in READABLE:
         raise CheckpointError(f"{path} is not a gan-cli checkpoint (format {FORMAT} expected)")
     return state
+
+
+def _check_archive(f, path: Path) -> None:
+    """torch.save writes a zip archive of stored (uncompressed) records: one that is cut short
+    has no index, and one whose records are compressed could expand far beyond its size on
+    disk (a few hundred KB into gigabytes). Both are refused before anything is read."""
+    if not zipfile.is_zipfile(f):
+        raise CheckpointError(f"{path} is truncated or corrupt (not a complete checkpoint archive)")
+    try:
+        f.seek(0)
+        with zipfile.ZipFile(f) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__})") from None
+    size = os.fstat(f.fileno()).st_size
+    packed = [r.filename for r in records if r.compress_type != zipfile.ZIP_STORED]
+    if packed or sum(r.file_size for r in records) > size:
+        raise CheckpointError(f"{path} declares more data than it holds (compressed records: "
+                              f"{', '.join(packed[:2]) or 'none'}); refused")  # fmt: skip
+    f.seek(0)
 
 
 def require_resumable(state: dict[str, Any], path: Path) -> None:

@@ -7,6 +7,7 @@ seeds should be reported.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -15,13 +16,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from gan_cli.config import EvalCommandConfig
+from gan_cli import runfolder, stored
+from gan_cli.config import METRICS, EvalCommandConfig
 from gan_cli.data import EVAL_KEYS, load_dataset
-from gan_cli.errors import CheckpointError
+from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.metrics.evaluate import Evaluator
-from gan_cli.resume import latest
+from gan_cli.registry import resolve
+from gan_cli.resume import latest, run_dir_of
 from gan_cli.runtime import pick_device
 from gan_cli.sample import load_generator
+from gan_cli.stored import REPLAYED_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,8 @@ def find_checkpoints(spec) -> list[Path]:
     found: list[Path] = []
     for item in [spec] if isinstance(spec, str) else list(spec):
         p = Path(str(item)).expanduser()
+        if p.exists():
+            runfolder.check_tree(p if p.is_dir() else run_dir_of(p))
         if p.is_file():
             found.append(p)
         elif (p / "checkpoints").is_dir():
@@ -49,10 +55,9 @@ def evaluate(_: DictConfig, cfg: EvalCommandConfig) -> dict:
     device = pick_device(cfg.device.type)
     runs, evaluator, protocol = [], None, None
     for path in find_checkpoints(cfg.ckpt):
-        G, state = load_generator(path, device, cfg.ema)
-        dataset = dict(state["config"]["dataset"])
-        stored = state.get("metrics_kind") or dataset.get("metrics", "inception")  # /2 or /1
-        kind = stored if cfg.metrics == "auto" else cfg.metrics
+        G, state = load_generator(path, device, cfg.ema, cfg.limits, stored.TO_EVALUATE)
+        dataset = data_node(state, G.checkpoint_path, cfg)  # checked before any data loads
+        kind = measured_as(state, G.checkpoint_path) if cfg.metrics == "auto" else cfg.metrics
         same = (
             evaluator
             and evaluator.dataset_key == without_eval_keys(dataset)
@@ -75,11 +80,60 @@ def evaluate(_: DictConfig, cfg: EvalCommandConfig) -> dict:
     result = {"protocol": protocol, "runs": runs, "summary": summary}
     out = Path(cfg.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    runfolder.write_text(out, json.dumps(result, indent=2) + "\n")
     print(table(runs, summary))
     print(f"protocol: {json.dumps(protocol)}")
     print(f"wrote {out}")
     return result
+
+
+def measured_as(state: dict, path: Path) -> str:
+    """How the checkpoint's data is measured: its `metrics_kind` (format gan-cli/1: the
+    dataset config's `metrics`), one of metrics/protocol.py's kinds."""
+    kind = state.get("metrics_kind") or state["config"].get("dataset", {}).get("metrics")
+    if kind not in METRICS:
+        raise CheckpointError(f"{path}: field 'metrics_kind' is not one of {', '.join(METRICS)}")
+    return kind
+
+
+# a checkpoint's data set settings that `gan eval` reads back (as `gan train resume=` replays)
+DATA_KEYS = tuple(k.removeprefix("dataset.") for k in sorted(REPLAYED_KEYS)
+                  if k.startswith("dataset."))  # fmt: skip
+
+
+def data_node(state: dict, path: Path, cfg: EvalCommandConfig) -> dict:
+    """The data set a checkpoint was trained on, rebuilt from its stored config through the
+    replay allow-list (stored.py): its registered loader and shape settings; local paths from
+    the command line (`dataset.path=`, `dataset.root=`), never from the checkpoint. Its shape is
+    checked against the checkpoint's before anything is loaded."""
+    saved = state["config"].get("dataset")
+    if not isinstance(saved, dict) or not isinstance(saved.get("_target_"), str):
+        raise CheckpointError(f"{path}: field 'config.dataset' names no data set")
+    node = {"_target_": saved["_target_"]}
+    for key in DATA_KEYS:
+        if key in saved:
+            value = saved[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
+                raise CheckpointError(f"{path}: field 'config.dataset.{key}' is not a count")
+            node[key] = value
+    loader = resolve("dataset", node["_target_"], "dataset")  # registered loaders only
+    accepted = inspect.signature(loader).parameters
+    local = {"path": cfg.dataset.path, "root": cfg.dataset.root,
+             "download": cfg.dataset.download, "cache_dir": cfg.cache_dir}  # fmt: skip
+    node.update({k: v for k, v in local.items() if k in accepted and v is not None})
+    if "path" in accepted and "path" not in node:
+        raise ConfigError(f"{path} was trained on a folder of images; paths are never read "
+                          "from a checkpoint: give it with dataset.path=PATH")  # fmt: skip
+    shape = tuple(state["data_shape"])
+    if len(shape) == 3:
+        expected = {"channels": shape[0], "resolution": shape[1]}
+        wrong = [f"{k}={node[k]}" for k, v in expected.items() if node.get(k, v) != v]
+        if wrong:
+            raise CheckpointError(f"{path}: field 'config.dataset' ({', '.join(wrong)}) does "
+                                  f"not match its data shape {list(shape)}")  # fmt: skip
+    if "size" in node:
+        cfg.limits.check_data(node["size"] * math.prod(shape), f"{path}: dataset.size")
+    return node
 
 
 def without_eval_keys(dataset: dict) -> dict:

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gan_cli import checkpoint, job_started, layout
+from gan_cli import checkpoint, job_started, layout, runfolder, stored
 from gan_cli.config import TrainConfig, metrics_kind
 from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream
@@ -30,7 +30,13 @@ from gan_cli.errors import CheckpointError, DataError, GanError, Interrupted
 from gan_cli.gan import GAN, build_gan
 from gan_cli.metrics.evaluate import Evaluator, better
 from gan_cli.metrics.protocol import DEFAULT_BEST
-from gan_cli.networks import build_networks, build_stabilizers, generate, grid_labels
+from gan_cli.networks import (
+    build_networks,
+    build_stabilizers,
+    check_size,
+    generate,
+    grid_labels,
+)
 from gan_cli.provenance import provenance
 from gan_cli.resume import check_compatible, check_data_shape, checkpoint_of
 from gan_cli.run_writer import RunWriter, flatten
@@ -74,11 +80,14 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
 
     # ---- the checkpoint this run continues, if any: it must fit before any data is loaded
     start, ckpt_dir = 0, run_dir / "checkpoints"
+    if not runfolder.inside(run_dir, ckpt_dir):  # a link the start-up check did not see
+        raise runfolder.UnsafeRunFolder(f"{ckpt_dir}: outside the run folder {run_dir}")
     last_ckpt = checkpoint_of(spec.resume, run_dir)
     state = None
     if last_ckpt:
         state = checkpoint.load(last_ckpt)  # on the CPU: RNG states must stay there
         checkpoint.require_resumable(state, last_ckpt)
+        stored.require(state, last_ckpt, stored.TO_RESUME)  # every field, one line if not
         check_compatible(state, config, last_ckpt)
 
     # ---- data, networks, objective, optimisers
@@ -86,6 +95,8 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
     if state is not None:
         check_data_shape(state, source.shape, last_ckpt)
     num_classes = classes_of(spec, source)  # > 0: a conditional model, fed the data's labels
+    check_size(cfg.model, build_stabilizers(cfg.stabilizers), source.shape, num_classes,
+               spec.limits.params_m, "model")  # fmt: skip
     rt.channels_last = choose_layout(cfg, spec, rt, source.shape, num_classes, state)
     batches = BatchStream(source, spec.batch_size, spec.seed, rt.device, rt.channels_last,
                           labels=num_classes > 0, rank=rt.rank,
@@ -102,16 +113,19 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
 
     # ---- resume: `resume=PATH`, or this run dir's own last checkpoint
     if state is not None:
+        if (shape := tuple(state["fixed_z"].shape)) != tuple(fixed_z.shape):
+            raise CheckpointError(f"{last_ckpt}: field 'fixed_z' has shape {shape}, not "
+                                  f"{tuple(fixed_z.shape)}")  # fmt: skip
         try:
             gan.load_state_dict(state, int(state["step"]))
-        except (RuntimeError, KeyError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0][:160]
+            batches.load_state_dict(state["data"])
+            restore_rng(state["rng"], rt, int(state["step"]) + spec.seed)  # last: set-up drew
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
             raise CheckpointError(f"{last_ckpt} does not fit this model ({first})") from None
-        batches.load_state_dict(state["data"])
-        fixed_z = state["fixed_z"].to(rt.device)
+        fixed_z = state["fixed_z"].to(rt.device, torch.float32)
         if state.get("best", {}).get("metric") == best["metric"]:  # the same measure as now
             best = state["best"]
-        restore_rng(state["rng"], rt, int(state["step"]) + spec.seed)  # last: set-up drew too
         start = int(state["step"])
         log.info("resumed from %s at step %d", last_ckpt, start)
         if start >= spec.steps:

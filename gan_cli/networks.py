@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_cli.errors import ConfigError
 from gan_cli.registry import build
 from gan_cli.stabilizers.base import Stabilizer
 
@@ -51,3 +52,21 @@ def build_networks(model: Any, stabilizers: list[Stabilizer], data_shape: tuple[
     for s in stabilizers:
         G, D = s.wrap(G, D)
     return G, D
+
+
+def check_size(model: Any, stabilizers: list[Stabilizer], data_shape: tuple[int, ...],
+               num_classes: int, limit_m: float, origin: str) -> None:  # fmt: skip
+    """Build G and D on the meta device (no memory, no random numbers drawn) and refuse, in one
+    line, networks over `limit_m` million parameters, or settings the builder rejects.
+    `origin`: where the settings come from, for the message ("model", a checkpoint)."""
+    try:
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            G, D = build_networks(model, stabilizers, data_shape, num_classes)
+    except (TypeError, ValueError, RuntimeError, OverflowError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ConfigError(f"{origin}: the model cannot be built from its settings ({first})"
+                          ) from None  # fmt: skip
+    millions = sum(p.numel() for net in (G, D) for p in net.parameters()) / 1e6
+    if millions > limit_m:
+        raise ConfigError(f"{origin}: G and D would have {millions:,.0f}M parameters, over "
+                          f"limits.params_m={limit_m:g}; raise it to allow that")  # fmt: skip

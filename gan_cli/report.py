@@ -10,14 +10,18 @@ printed and written as report.md in the sweep folder (or in `out`).
 
 from __future__ import annotations
 
+import html
+import io
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from gan_cli import runfolder
 from gan_cli.errors import GanError
 from gan_cli.eval import mean_std as stats
 
@@ -39,6 +43,7 @@ def find_runs(paths: list[Path]) -> list[Run]:
     for root in paths:
         if not root.exists():
             raise GanError(f"path={root}: no such file or folder")
+        runfolder.check_tree(root)  # no links anywhere below: nothing read or written through one
         found = [root] if (root / "metrics.jsonl").is_file() else []
         found += sorted(p.parent for p in root.glob("*/metrics.jsonl"))
         runs += [r for r in map(read_run, found) if r is not None]
@@ -47,21 +52,58 @@ def find_runs(paths: list[Path]) -> list[Run]:
     return runs
 
 
-def read_run(path: Path) -> Run | None:
+def read_rows(file: Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl, each checked: an object with a whole-number step and
+    numbers for values. A last row cut short by a kill is left out; anything else malformed is
+    one line naming the file and the line."""
+    lines = runfolder.read_text(file, MAX_METRICS, "metrics file").splitlines()
     rows = []
-    for line in (path / "metrics.jsonl").read_text().splitlines():
+    for number, line in enumerate(lines, 1):
         try:
-            rows.append(json.loads(line))
-        except ValueError:  # a row cut short by a kill
-            continue
+            row = json.loads(line)
+        except ValueError:
+            if number == len(lines):  # cut short by a kill
+                continue
+            raise GanError(f"{file}:{number}: not a JSON row") from None
+        if not isinstance(row, dict):
+            raise GanError(f"{file}:{number}: a row that is not an object")
+        step = row.get("step")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise GanError(f"{file}:{number}: a row without a whole-number step")
+        bad = next((k for k, v in row.items() if k != "step" and (isinstance(v, bool)
+                    or not isinstance(v, int | float))), None)  # fmt: skip
+        if bad is not None:
+            raise GanError(f"{file}:{number}: {clean(bad)[:60]!r} is not a number")
+        rows.append(row)
+    return rows
+
+
+def read_overrides(path: Path) -> dict[str, str]:
+    """A run's settings from .hydra/overrides.yaml: a list of `key=value` strings (no file: no
+    settings)."""
+    file = path / ".hydra" / "overrides.yaml"
+    if not file.exists():
+        return {}
+    try:
+        listed = yaml.safe_load(runfolder.read_text(file, MAX_OVERRIDES, "overrides file"))
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f":{where.line + 1}" if where is not None else ""
+        raise GanError(f"{file}{at}: not valid YAML") from None
+    listed = listed or []
+    if not isinstance(listed, list) or not all(isinstance(o, str) for o in listed):
+        raise GanError(f"{file}: not a list of key=value strings")
+    return dict(o.lstrip("+~").split("=", 1) for o in listed if "=" in o)
+
+
+def read_run(path: Path) -> Run | None:
+    rows = read_rows(path / "metrics.jsonl")
     evaluated = [r for r in rows if any(k.startswith("Metrics/") for k in r)]
     if not evaluated:
-        log.warning("%s: no evaluation in metrics.jsonl; left out", path)
+        log.warning("%s: no evaluation in metrics.jsonl; left out", clean(str(path)))
         return None
     final = evaluated[-1]
-    overrides = path / ".hydra" / "overrides.yaml"
-    listed = yaml.safe_load(overrides.read_text()) if overrides.is_file() else []
-    settings = dict(o.lstrip("+~").split("=", 1) for o in listed or [] if "=" in o)
+    settings = read_overrides(path)
     metrics = {k.removeprefix("Metrics/"): v for k, v in final.items() if k.startswith("Metrics/")}
     curves = {m: [(r["step"], r[f"Metrics/{m}"]) for r in evaluated if f"Metrics/{m}" in r]
               for m in metrics}  # fmt: skip
@@ -81,9 +123,34 @@ def group(runs: list[Run]) -> tuple[list[str], dict[tuple, list[Run]]]:
 def short(value: str) -> str:
     """A setting as the table shows it: numbers to 4 significant digits."""
     try:
-        return f"{float(value):.4g}" if any(c in value for c in ".e") else value
+        return f"{float(value):.4g}" if any(c in value for c in ".e") else cell(value)
     except ValueError:
-        return value
+        return cell(value)
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # ANSI escapes start with \x1b
+MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|])")
+
+
+def clean(text: str) -> str:
+    """Text from a run folder as it may reach a terminal: no control characters."""
+    return CONTROL.sub("", str(text))
+
+
+def cell(text: str) -> str:
+    """Text from a run folder as it may reach report.md: no control characters, HTML escaped,
+    markdown's special characters backslash-escaped (a `|` cannot break the table)."""
+    escaped = html.escape(clean(text), quote=True)
+    return MARKDOWN.sub(r"\\\1", escaped)
+
+
+def file_name(metric: str) -> str:
+    """A metric's name as part of a file name: letters, digits, `_`, `-` and `.` only."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", metric).strip(".") or "metric"
+
+
+MAX_METRICS = 1 << 30  # bytes of one run's metrics.jsonl
+MAX_OVERRIDES = 1 << 20  # bytes of one run's .hydra/overrides.yaml
 
 
 def mean_std(values: list[float]) -> str:
@@ -100,7 +167,7 @@ def markdown(runs: list[Run], metrics: list[str] | None = None) -> str:
             raise GanError(f"metrics={','.join(missing)}: not measured in every run; "
                            f"choose from {', '.join(names)}")  # fmt: skip
         names = list(metrics)
-    head = ["#", *(differing or ["runs"]), "seeds", *names, "wall s"]
+    head = ["#", *map(cell, differing or ["runs"]), "seeds", *map(cell, names), "wall s"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for number, (values, members) in enumerate(groups.items(), 1):
         cells = [str(number), *(map(short, values) if differing else [str(len(members))])]
@@ -119,14 +186,15 @@ def report(_, cfg) -> str:
     text = markdown(runs, cfg.metrics)
     out = Path(cfg.out).expanduser() if cfg.out else (paths[0] if paths[0].is_dir() else Path("."))
     out.mkdir(parents=True, exist_ok=True)
-    header = (f"# {cfg.title or 'gan report'}\n\n{len(runs)} runs: the final evaluation of each "
-              "(mean ± std over seeds), wall time of `gan train`.\n\n")  # fmt: skip
+    header = (f"# {cell(cfg.title or 'gan report')}\n\n{len(runs)} runs: the final evaluation of "
+              "each (mean ± std over seeds), wall time of `gan train`.\n\n")  # fmt: skip
     names = cfg.metrics or [m for m in runs[0].metrics if all(m in r.metrics for r in runs)]
     pictures = plots(runs, group(runs), names, out)
     figures = "".join(f"\n![{p.stem}]({p.name})\n" for p in pictures)
-    (out / "report.md").write_text(header + text + figures)
+    runfolder.write_text(out / "report.md", header + text + figures, root=out)
     print(text, end="")
-    print(f"wrote {out / 'report.md'}" + (f" and {len(pictures)} plots" if pictures else ""))
+    print(f"wrote {clean(str(out / 'report.md'))}"
+          + (f" and {len(pictures)} plots" if pictures else ""))  # fmt: skip
     return text
 
 
@@ -157,7 +225,8 @@ def plots(runs: list[Run], grouped: tuple, names: list[str], out: Path) -> list[
             curve.fill_between(steps, [min(c) for c in zip(*table, strict=True)],
                                [max(c) for c in zip(*table, strict=True)],
                                color=line.get_color(), alpha=0.2)  # fmt: skip
-        curve.set(xlabel="step", ylabel=metric, title=f"{metric} during training")
+        shown_name = clean(metric).replace("$", r"\$")  # no mathtext from a run folder
+        curve.set(xlabel="step", ylabel=shown_name, title=f"{shown_name} during training")
         curve.legend(fontsize=8, ncol=2)
         finals = [stats([r.metrics[metric] for r in members]) for members in groups.values()]
         shown = [(i, m, s) for i, (m, s) in enumerate(finals) if math.isfinite(m)]
@@ -168,10 +237,12 @@ def plots(runs: list[Run], grouped: tuple, names: list[str], out: Path) -> list[
             capsize=3,
         )
         final.set_xticks(range(len(finals)), [label[v] for v in groups])
-        final.set(ylabel=metric, title=f"final {metric} (mean ± std over seeds)")
+        final.set(ylabel=shown_name, title=f"final {shown_name} (mean ± std over seeds)")
         fig.tight_layout()
-        path = out / f"report_{metric}.png"
-        fig.savefig(path, dpi=100)
+        path = out / f"report_{file_name(metric)}.png"
+        png = io.BytesIO()
+        fig.savefig(png, dpi=100, format="png")
         plt.close(fig)
+        runfolder.write_bytes(path, png.getvalue(), root=out)
         written.append(path)
     return written

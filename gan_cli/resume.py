@@ -3,25 +3,28 @@
 The `gan` front calls `resume_argv()` before Hydra composes anything; torch is imported
 only when there is a checkpoint to read.
 
-`gan train resume=PATH` (a run dir, or a checkpoint file) replays the overrides stored in the
-checkpoint, adds the ones given now (which win), and runs in that run's directory; the task
-then loads the checkpoint. Rerunning a command with the same
+`gan train resume=PATH` (a run dir, or a checkpoint file) replays the settings stored in the
+checkpoint (stored.py: an allow-list, never paths), adds the ones given now (which win), and
+runs in that run's directory; the task then loads the checkpoint. Rerunning a command with the same
 `hydra.run.dir` resumes from `checkpoints/last.pt` when there is one.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from gan_cli import runfolder, stored
 from gan_cli.errors import CheckpointError, ConfigError
+from gan_cli.stored import NEVER as NEVER_REPLAYED  # noqa: F401 - train.py's filter
+from gan_cli.stored import override_key
 
 # Settings a checkpoint must share with the run that continues it. Everything else (steps,
 # intervals, learning rates, device, precision) may change on resume.
 IDENTITY = ("model", "loss", "dataset", "batch_size", "seed", "optim.name", "optim.d_steps")
-FREE = {"dataset.metrics", "dataset.eval_every"}  # inside IDENTITY, but free to change
+# inside IDENTITY, but free to change: how a run was evaluated (format gan-cli/1), and where
+# this machine keeps the data (paths come from the command line only)
+FREE = {"dataset.metrics", "dataset.eval_every", "dataset.path", "dataset.root",
+        "dataset.cache_dir", "dataset.cache", "dataset.workers", "dataset.download"}  # fmt: skip
 
 
 def run_dir_of(path: Path) -> Path:
@@ -57,18 +60,9 @@ def checkpoint_of(resume: str | None, run_dir: Path) -> Path | None:
     return found
 
 
-def override_key(override: str) -> str:
-    return override.lstrip("+~").split("=", 1)[0]
-
-
 def _last_value(argv: list[str], key: str) -> str | None:
     values = [a.split("=", 1)[1] for a in argv if override_key(a) == key and "=" in a]
     return values[-1] if values else None
-
-
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-NEVER_REPLAYED = ("hydra", "resume", "trust")  # Hydra itself, and what only the user may say
 
 
 NODES = {"model", "loss", "dataset", "stabilizers", "device", "optim", "eval"}  # not settings
@@ -99,40 +93,19 @@ def check_group_choices(argv: list[str]) -> None:
             raise ConfigError(f"{arg}: a config-group choice names an option, not a path")
 
 
-def check_replayable(override: str, origin: Path) -> str:
-    """A stored override from a checkpoint (which may come from anyone), or ConfigError naming
-    it. Only plain `key=value` settings and group choices that are plain option names pass:
-    nothing that configures Hydra, adds or deletes keys, loads a YAML from outside the config
-    search path, or grants trust. Targets (`model._target_=...`) may pass: building checks them
-    against the registry (registry.py), so a stored target is never imported unless trusted."""
-    key, sep, value = override.partition("=")
-    refused = (
-        not sep
-        or not _PLAIN_KEY.fullmatch(key)
-        or key.split(".")[0] in NEVER_REPLAYED
-        or (_is_group_choice(key) and not _plain_names(value))
-    )
-    if refused:
-        raise ConfigError(
-            f"{origin}: stored override {override!r} refused (only plain settings and option "
-            "names are replayed); nothing was loaded"
-        )
-    return override
-
-
-def _plain_names(value: str) -> bool:
-    names = value[1:-1].split(",") if value.startswith("[") and value.endswith("]") else [value]
-    return all(_NAME.fullmatch(n.strip()) for n in names if n.strip()) or value == "[]"
+# files a resumed run appends to by name (Hydra's log handler, RunWriter): each gets a copy of
+# its own first if it has other hard links (runfolder.py)
+APPENDED = ("train.log", "metrics.jsonl", "provenance.jsonl")
 
 
 def resume_argv(argv: list[str]) -> list[str]:
     """Rewrite `gan train` arguments for continuing a run.
 
-    `resume=PATH`: replay the overrides stored in that checkpoint (the run's own settings;
-    each checked by `check_replayable`), then the ones given now (which win), in the
-    checkpoint's run directory. And whenever the run directory already holds a run, Hydra's
-    record of this invocation goes to .hydra/resumed_<time>/ instead of over the original
-    run's .hydra/ files.
+    `resume=PATH`: replay the settings stored in that checkpoint (its overrides, filtered by
+    stored.replayed's allow-list), then the ones given now (which win), in the checkpoint's run
+    directory. Whenever the run directory already exists, it is checked first (no links, no
+    shared files: runfolder.py), and Hydra's record of this invocation goes to
+    .hydra/resumed_<time>/ instead of over the original run's .hydra/ files.
     """
     check_group_choices(argv)
     given = _last_value(argv, "resume")
@@ -142,10 +115,13 @@ def resume_argv(argv: list[str]) -> list[str]:
         path = Path(given).expanduser()
         if not path.exists():
             raise CheckpointError(f"resume={given}: no such file or folder")
+        runfolder.check_tree(run_dir_of(path))
         from gan_cli.checkpoint import load  # torch: only when resuming
 
         ckpt = checkpoint_of(given, run_dir_of(path))
-        original = [check_replayable(str(o), ckpt) for o in load(ckpt).get("overrides", [])]
+        state = load(ckpt)
+        stored.require(state, ckpt, ("overrides",))
+        original, _ = stored.replayed(state.get("overrides", []), ckpt)
         now = [a for a in argv if override_key(a) != "resume"]
         keys_now = {override_key(a) for a in now if "=" in a}
         chosen_now = tuple(f"{k}." for k in keys_now if _is_group_choice(k))
@@ -156,13 +132,18 @@ def resume_argv(argv: list[str]) -> list[str]:
             if override_key(o) not in keys_now and not override_key(o).startswith(chosen_now)
         ]
         argv = [*kept, *now, f"resume={given}", f"hydra.run.dir={run_dir_of(path)}"]
+        if _last_value(argv, "dataset") == "folder" and not _last_value(argv, "dataset.path"):
+            raise ConfigError(
+                f"resume={given}: the run trained on dataset=folder; paths are never replayed "
+                "from a run folder: give its images again with dataset.path=PATH"
+            )
     run_dir = _last_value(argv, "hydra.run.dir")
-    if (
-        run_dir
-        and (Path(run_dir) / ".hydra").is_dir()
-        and not _last_value(argv, "hydra.output_subdir")
-    ):
-        argv = [*argv, "hydra.output_subdir=.hydra/resumed_${now:%Y-%m-%d_%H-%M-%S}"]
+    if run_dir and Path(run_dir).expanduser().is_dir():  # a run's folder: continue it safely
+        folder = Path(run_dir).expanduser()
+        runfolder.check_tree(folder)
+        runfolder.detach_hard_links(folder, APPENDED)
+        if (folder / ".hydra").is_dir() and not _last_value(argv, "hydra.output_subdir"):
+            argv = [*argv, "hydra.output_subdir=.hydra/resumed_${now:%Y-%m-%d_%H-%M-%S}"]
     return argv
 
 
@@ -179,8 +160,7 @@ def check_data_shape(state: dict, data_shape: tuple[int, ...], path: Path) -> No
 def check_compatible(state: dict, config: dict, path: Path) -> None:
     """Refuse, in one line, a checkpoint made for another model or config (before any data is
     loaded: check_data_shape follows once it is)."""
-    stored = OmegaConf.create(state.get("config", {}))
-    current = OmegaConf.create(config)
+    stored, current = state.get("config", {}), config
     had, has = list(stored.get("stabilizers", {})), list(current.get("stabilizers", {}))
     if had != has:
         raise CheckpointError(
@@ -189,16 +169,20 @@ def check_compatible(state: dict, config: dict, path: Path) -> None:
         )
     diffs = []
     for key in IDENTITY:
-        old, new = OmegaConf.select(stored, key), OmegaConf.select(current, key)
-        old = OmegaConf.to_container(old) if OmegaConf.is_config(old) else old
-        new = OmegaConf.to_container(new) if OmegaConf.is_config(new) else new
-        diffs += _differences(key, old, new)
+        diffs += _differences(key, _select(stored, key), _select(current, key))
     if diffs:
         shown = "; ".join(diffs[:3]) + ("; ..." if len(diffs) > 3 else "")
         raise CheckpointError(
             f"{path} comes from a different model or config ({shown}): resume with the same "
             "settings, or start a new run directory"
         )
+
+
+def _select(tree: dict, key: str):
+    """`tree` at a dotted key of plain dicts (None where there is nothing)."""
+    for part in key.split("."):
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
 
 
 def _differences(key: str, old, new) -> list[str]:

@@ -8,7 +8,6 @@ writes; elsewhere every method does nothing.
 from __future__ import annotations
 
 import json
-import os
 import time
 from enum import Enum
 from pathlib import Path
@@ -18,7 +17,10 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from gan_cli.runfolder import open_append, read_text, write_text
 from gan_cli.samples import save_png
+
+MAX_METRICS = 1 << 30  # bytes of metrics.jsonl read back (a million logged steps: ~300 MB)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -37,20 +39,18 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _truncate_jsonl(path: Path, last_step: int) -> None:
+def _truncate_jsonl(path: Path, last_step: int, root: Path) -> None:
     """Keep the rows up to `last_step` (atomically: a kill leaves the old file)."""
-    if not path.is_file():
+    if not path.exists():
         return
     kept = []
-    for row in path.read_text().splitlines(keepends=True):
+    for row in read_text(path, MAX_METRICS, "metrics file").splitlines(keepends=True):
         try:
             if json.loads(row)["step"] <= last_step:
                 kept.append(row if row.endswith("\n") else row + "\n")
         except (ValueError, KeyError, TypeError):  # a row cut short by a kill
             continue
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept))
-    os.replace(tmp, path)
+    write_text(path, "".join(kept), root)
 
 
 class RunWriter:
@@ -72,8 +72,8 @@ class RunWriter:
             self._tb = SummaryWriter(str(self.run_dir), purge_step=purge)
             jsonl = self.run_dir / "metrics.jsonl"
             if resume_step:
-                _truncate_jsonl(jsonl, resume_step)
-            self._jsonl = jsonl.open("a")
+                _truncate_jsonl(jsonl, resume_step, self.run_dir)
+            self._jsonl = open_append(jsonl, self.run_dir)
 
     def hparams(self, config: dict, metrics: list[str]) -> None:
         """The run's hyper-parameters in the HParams tab, linked to the scalars `metrics`.
@@ -94,7 +94,7 @@ class RunWriter:
         if not self._tb:
             return
         row = {"step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
-        with (self.run_dir / "provenance.jsonl").open("a") as f:
+        with open_append(self.run_dir / "provenance.jsonl", self.run_dir) as f:
             f.write(json.dumps(row) + "\n")
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
@@ -118,7 +118,7 @@ class RunWriter:
             return None
         self._tb.add_image(tag, image, step)
         path = self.samples_dir / f"{tag}_{step:07d}.png"
-        save_png(image, str(path))
+        save_png(image, path, root=self.run_dir)
         return path
 
     def flush(self) -> None:

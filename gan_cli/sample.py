@@ -6,6 +6,7 @@ gan_cli, see registry.py) and data shape, with its EMA weights when it has them.
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -14,12 +15,19 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from gan_cli import checkpoint
+from gan_cli import checkpoint, runfolder, stored
 from gan_cli.config import SampleConfig
+from gan_cli.config.run import LimitsConfig
 from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.metrics.evaluate import class_labels
-from gan_cli.networks import build_networks, build_stabilizers, generate, grid_labels
+from gan_cli.networks import (
+    build_networks,
+    build_stabilizers,
+    check_size,
+    generate,
+    grid_labels,
+)
 from gan_cli.resume import checkpoint_of, run_dir_of
 from gan_cli.runtime import pick_device
 from gan_cli.samples import image_grid, picture, save_png, scatter
@@ -28,23 +36,32 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png"}
 
 
-def load_generator(path: str | Path, device: torch.device, ema: bool = True):
-    """(G in eval mode, the checkpoint's state) from a checkpoint file or a run dir."""
+def load_generator(path: str | Path, device: torch.device, ema: bool = True,
+                   limits: LimitsConfig | None = None, fields=stored.TO_SAMPLE):  # fmt: skip
+    """(G in eval mode, the checkpoint's state) from a checkpoint file or a run dir. The state
+    is data (stored.py): every field read is checked, G's size is bounded before it is built,
+    and the run folder may hold no links (runfolder.py)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise CheckpointError(f"ckpt={path}: no such file or folder")
+    runfolder.check_tree(run_dir_of(p))
     file = checkpoint_of(str(p), run_dir_of(p))
     state = checkpoint.load(file)  # on the CPU; G moves to `device` below
-    if "config" not in state or "data_shape" not in state:
-        raise CheckpointError(f"{file} has no stored model config; it cannot be sampled alone")
-    config = state["config"]
-    stabilizers = build_stabilizers(config.get("stabilizers", {}))  # e.g. spectral norm on G
-    G, _ = build_networks(config["model"], stabilizers, tuple(state["data_shape"]),
-                          state.get("num_classes", 0))  # fmt: skip
+    stored.require(state, file, fields)
+    config, shape = state["config"], tuple(state["data_shape"])
+    classes = state.get("num_classes", 0)
+    try:
+        stabilizers = build_stabilizers(config.get("stabilizers", {}))  # e.g. spectral norm on G
+    except (TypeError, ValueError) as exc:
+        what = f"{file}: field 'config.stabilizers' does not build ({exc})"
+        raise CheckpointError(what) from None
+    limit = (limits or LimitsConfig()).params_m
+    check_size(config["model"], stabilizers, shape, classes, limit, str(file))
+    G, _ = build_networks(config["model"], stabilizers, shape, classes)
     weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
     try:
         G.load_state_dict(weights)
-    except RuntimeError as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:160]
         raise CheckpointError(f"{file} does not fit its own model config ({first})") from None
     G.checkpoint_path = file
@@ -94,7 +111,7 @@ def interpolation(G: nn.Module, cfg: SampleConfig, c: Tensor | None, device) -> 
 @torch.no_grad()
 def sample(_: DictConfig, cfg: SampleConfig) -> None:
     device = pick_device(cfg.device.type)
-    G, state = load_generator(cfg.ckpt, device, cfg.ema)
+    G, state = load_generator(cfg.ckpt, device, cfg.ema, cfg.limits)
     if cfg.truncation != 1 and not hasattr(G, "mapping"):
         raise ConfigError(f"truncation={cfg.truncation}: needs a generator with a mapping "
                           "network (model=stylegan2)")  # fmt: skip
@@ -124,7 +141,9 @@ def sample(_: DictConfig, cfg: SampleConfig) -> None:
         for i, image in enumerate(pixels):
             save_png(image, str(out / f"{i:06d}.png"))
     else:
-        np.save(out / "points.npy", x.numpy())
+        points = io.BytesIO()
+        np.save(points, x.numpy())
+        runfolder.write_bytes(out / "points.npy", points.getvalue())
         save_png(scatter(x), str(out / "scatter.png"))
     log.info("wrote %d samples to %s from %s (step %s)", cfg.n, out, G.checkpoint_path,
              state.get("step"))  # fmt: skip

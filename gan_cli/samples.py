@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import torch
 from torch import Tensor
+
+from gan_cli.runfolder import write_bytes
 
 _REAL = torch.tensor([70, 70, 70], dtype=torch.uint8)  # data points: dark grey
 _FAKE = torch.tensor([255, 140, 0], dtype=torch.uint8)  # generated points: orange
@@ -44,12 +49,15 @@ def scatter(points: Tensor, reference: Tensor | None = None, size: int = 384) ->
     return canvas.permute(2, 0, 1).contiguous()
 
 
-def save_png(image: Tensor, path) -> None:
-    """uint8 (C, H, W) with C = 1 or 3 -> a PNG file (through Pillow)."""
+def save_png(image: Tensor, path, root=None) -> None:
+    """uint8 (C, H, W) with C = 1 or 3 -> a PNG file (through Pillow), written as a new file
+    renamed into place (runfolder.py: never through a link); `root`: the folder it must stay in."""
     from PIL import Image
 
     array = image.detach().cpu().permute(1, 2, 0).numpy()
-    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(path)
+    png = io.BytesIO()
+    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(png, format="PNG")
+    write_bytes(Path(path), png.getvalue(), root)
 
 
 def picture(samples: Tensor, reference: Tensor | None = None, nrow: int | None = None) -> Tensor:

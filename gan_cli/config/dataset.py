@@ -57,6 +57,13 @@ class FolderDatasetConfig(ImageDatasetConfig):
         self.require("workers", self.workers >= 0, ">= 0")
 
 
+def check_memory(node: Any, root: Any, nbytes: float) -> None:
+    """A data set held in memory stays within `limits.data_gb` (checked before it is made)."""
+    limits = getattr(root, "limits", None)
+    if limits is not None:
+        limits.check_data(nbytes, f"{node._key}.size={node.size}")
+
+
 @schema("dataset", "fake")
 @dataclass
 class FakeDatasetConfig(ImageDatasetConfig):
@@ -65,6 +72,7 @@ class FakeDatasetConfig(ImageDatasetConfig):
     def check(self, root: Any) -> None:
         super().check(root)
         self.require_positive("size")
+        check_memory(self, root, self.size * self.channels * self.resolution**2)
 
 
 @schema("dataset", "stacked")
@@ -80,6 +88,7 @@ class StackedDigitsConfig(ImageDatasetConfig):
         super().check(root)
         self.require_positive("size")
         self.require("channels", self.channels == 3, "3 (one digit per channel)")
+        check_memory(self, root, self.size * 3 * 8)  # index triples (int64)
 
 
 @schema("dataset", "mixture")
@@ -92,6 +101,7 @@ class MixtureDatasetConfig(DatasetConfig):
 
     def check(self, root: Any) -> None:
         self.require_positive("size")
+        check_memory(self, root, self.size * 2 * 4)  # float32 points
 
 
 def metrics_kind(dataset: Any) -> str:

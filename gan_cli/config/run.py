@@ -123,6 +123,26 @@ class EvalConfig(Checked):
 
 
 @dataclass
+class LimitsConfig(Checked):
+    """Sizes checked before anything is allocated, whether they come from the command line or
+    from a stored config (a downloaded checkpoint: docs/security.md). Raise them on the command
+    line for a bigger run: `limits.params_m=5000`."""
+
+    params_m: float = 1000.0  # millions of parameters of G and D together
+    data_gb: float = 16.0  # gigabytes of a data set held in memory (fake, mixtures, stacked)
+
+    def check(self, root: Any) -> None:
+        self.require_positive("params_m", "data_gb")
+
+    def check_data(self, nbytes: float, key: str) -> None:
+        if nbytes > self.data_gb * 1e9:
+            raise ConfigError(
+                f"{key}: the data set would take {nbytes / 1e9:,.1f} GB of memory, over "
+                f"limits.data_gb={self.data_gb:g}; raise it to allow that"
+            )
+
+
+@dataclass
 class TrainConfig(Checked):
     model: Any = MISSING
     loss: Any = MISSING
@@ -144,6 +164,7 @@ class TrainConfig(Checked):
     grid_size: int = 64  # samples in each grid, from the same fixed noise all run long
     resume: str | None = None  # a run dir or checkpoint to continue (see README, "Resuming")
     trust: list[str] = field(default_factory=list)  # your modules whose builders may run
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     def check(self, root: Any) -> None:
         self.require("steps", self.steps >= 1, ">= 1")
@@ -181,6 +202,7 @@ class SampleConfig(Checked):
     trust: list[str] = field(default_factory=list)
     label: int | None = None  # `class=k` on the command line: samples of class k
     truncation: float = 1.0  # < 1: the truncation trick towards the mean w (StyleGAN2)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     def check(self, root: Any) -> None:
         self.require_positive("n", "truncation")
@@ -194,6 +216,16 @@ class ReportConfig(Checked):
     out: str | None = None
     metrics: list[str] | None = None  # the columns; None: every metric all runs have
     title: str | None = None  # the heading of report.md
+
+
+@dataclass
+class EvalDataConfig(Checked):
+    """Where this machine keeps the data a checkpoint was trained on: never read from the
+    checkpoint (docs/security.md), so given here when the data set needs it."""
+
+    path: str | None = None  # the folder of images of a dataset=folder checkpoint
+    root: str = "data"  # torchvision's folder (mnist, fashion_mnist, cifar10)
+    download: bool = False  # may torchvision download missing files into `root`
 
 
 @dataclass
@@ -211,6 +243,8 @@ class EvalCommandConfig(Checked):
     # the device group (conf/device/), as in `gan train`: `device=cpu`; only its type is read
     device: DeviceConfig = field(default_factory=DeviceConfig)
     trust: list[str] = field(default_factory=list)
+    dataset: EvalDataConfig = field(default_factory=lambda: EvalDataConfig())
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     def check(self, root: Any) -> None:
         self.require_positive("reference_samples")
