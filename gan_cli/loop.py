@@ -138,7 +138,9 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
     wall_offset = float(state.get("wall_s", 0.0)) if last_ckpt else 0.0
     writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start, started=started,
                        wall_offset=wall_offset)  # fmt: skip
-    writer.provenance(start, provenance(rt.device))
+    # what this start ran on: CPU kind, precision and layout decide the rounding (cpu-matrix.md)
+    writer.provenance(start, {**provenance(rt.device), "precision": rt.precision,
+                              "channels_last": rt.channels_last})  # fmt: skip
     choices = {k: v for k, v in job.choices.items() if v and not k.startswith("hydra")}
     tracked = [*TRACKED, *([f"Metrics/{best['metric']}"] if evaluator else [])]
     writer.hparams({**flatten(config), **choices}, metrics=tracked)  # model=dcgan, ...
@@ -159,7 +161,8 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
             "data_shape": list(source.shape),
             "rng": rng,  # every rank's generators (a list with several ranks)
             "config": config,
-            "overrides": overrides,  # what `gan train resume=` replays
+            "overrides": overrides,  # the command line, a record (resume replays `config`)
+            "choices": choices,  # the options of each group, by name: what resume replays
             "best": best,
             "metrics_kind": metrics_kind(spec.dataset),  # how `gan eval` measures it
             "num_classes": num_classes,  # > 0: conditional; `gan sample` rebuilds G with it

@@ -11,7 +11,10 @@ runs in that run's directory; the task then loads the checkpoint. Rerunning a co
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+
+import yaml
 
 from gan_cli import runfolder, stored
 from gan_cli.errors import CheckpointError, ConfigError
@@ -101,11 +104,11 @@ APPENDED = ("train.log", "metrics.jsonl", "provenance.jsonl")
 def resume_argv(argv: list[str]) -> list[str]:
     """Rewrite `gan train` arguments for continuing a run.
 
-    `resume=PATH`: replay the settings stored in that checkpoint (its overrides, filtered by
-    stored.replayed's allow-list), then the ones given now (which win), in the checkpoint's run
-    directory. Whenever the run directory already exists, it is checked first (no links, no
-    shared files: runfolder.py), and Hydra's record of this invocation goes to
-    .hydra/resumed_<time>/ instead of over the original run's .hydra/ files.
+    `resume=PATH`: replay the config stored in that checkpoint (stored.replay: its group
+    choices and, through an allow-list, its values), then the settings given now (which win),
+    in the checkpoint's run directory. Whenever the run directory already exists, it is checked
+    first (no links, no shared files: runfolder.py), and Hydra's record of this invocation goes
+    to .hydra/resumed_<time>/ instead of over the original run's .hydra/ files.
     """
     check_group_choices(argv)
     given = _last_value(argv, "resume")
@@ -120,8 +123,8 @@ def resume_argv(argv: list[str]) -> list[str]:
 
         ckpt = checkpoint_of(given, run_dir_of(path))
         state = load(ckpt)
-        stored.require(state, ckpt, ("overrides",))
-        original, _ = stored.replayed(state.get("overrides", []), ckpt)
+        stored.require(state, ckpt, ("config", "choices", "overrides"))
+        original = stored.replay(state["config"], choices_of(state, ckpt), ckpt)
         now = [a for a in argv if override_key(a) != "resume"]
         keys_now = {override_key(a) for a in now if "=" in a}
         chosen_now = tuple(f"{k}." for k in keys_now if _is_group_choice(k))
@@ -145,6 +148,42 @@ def resume_argv(argv: list[str]) -> list[str]:
         if (folder / ".hydra").is_dir() and not _last_value(argv, "hydra.output_subdir"):
             argv = [*argv, "hydra.output_subdir=.hydra/resumed_${now:%Y-%m-%d_%H-%M-%S}"]
     return argv
+
+
+def choices_of(state: dict, origin: Path) -> dict[str, str]:
+    """The model, data set and loss options a checkpoint was trained with, by name: as it
+    recorded them, or (a checkpoint from before they were recorded) the option of today's
+    conf/ whose `_target_` built it."""
+    saved = state.get("choices") or {}
+    out = {}
+    for group in stored.REPLAYED_GROUPS:
+        name = saved.get(group)
+        if name is None:
+            node = state["config"].get(group)
+            target = node.get("_target_") if isinstance(node, dict) else None
+            name = _options(group).get(target)
+            if name is None:
+                raise CheckpointError(f"{origin}: no option of conf/{group}/ builds {target!r}; "
+                                      "this version cannot continue the run")  # fmt: skip
+        out[group] = name
+    return out
+
+
+@functools.cache
+def _options(group: str) -> dict[str, str]:
+    """`_target_` -> the name of the conf/<group>/ option (or an installed plugin's) naming it
+    (a `_global_` option, such as loss=wasserstein, names it under `<group>._target_`)."""
+    from gan_cli import plugins
+    from gan_cli.cli import config_dir
+
+    found: dict[str, str] = {}
+    for folder in [Path(config_dir()), *plugins.conf_dirs()]:
+        for file in sorted((folder / group).glob("*.yaml")):
+            data = yaml.safe_load(file.read_text()) or {}
+            target = data.get("_target_") or (data.get(group) or {}).get("_target_")
+            if isinstance(target, str):
+                found.setdefault(target, file.stem)
+    return found
 
 
 def check_data_shape(state: dict, data_shape: tuple[int, ...], path: Path) -> None:

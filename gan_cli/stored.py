@@ -1,10 +1,12 @@
-"""What a run stored, read back as data (docs/security.md): checkpoint fields, the stored config
-and the stored overrides, each checked on read with one line naming the file and the field.
+"""What a run stored, read back as data (docs/security.md): checkpoint fields and the stored
+config, each checked on read with one line naming the file and the field.
 
 Nothing read back is ever resolved or interpolated: a string holding `${` is refused (gan-cli
 stores its configs resolved, so only a crafted file has one). What `gan train resume=` replays
-is an allow-list of the settings that make the model, the objective and the training what they
-were; paths, caches, the device and Hydra's own settings come from the command line only.
+is the stored config itself, through an allow-list of the settings that make the model, the
+objective and the training what they were, as explicit overrides: a run continues with its own
+hyperparameters whatever today's defaults are. Paths, caches, the device's kind and Hydra's own
+settings come from the command line only; the stored overrides are a record, never replayed.
 """
 
 from __future__ import annotations
@@ -15,63 +17,81 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gan_cli.errors import CheckpointError, ConfigError
+from gan_cli.errors import CheckpointError
 from gan_cli.metrics.protocol import METRICS
 
 MAX_DEPTH, MAX_NODES, MAX_STRING = 12, 20_000, 4_096  # a stored config or container
 MAX_OVERRIDES, MAX_OVERRIDE = 1_000, 1_000  # stored overrides: how many, how long each
 MAX_SIDE, MAX_CLASSES = 4_096, 100_000  # data shape and class count a checkpoint may declare
 
-# ---- the replay allow-list of `gan train resume=`
-# group choices replayed (`model=resnet`), and the groups whose every setting is replayed
-REPLAYED_GROUPS = ("model", "loss", "dataset", "optim", "stabilizers", "experiment")
+# ---- the replay allow-list of `gan train resume=`: the stored config's settings that make the
+# model, the objective and the training what they were, replayed as explicit overrides (so no
+# default of today changes a run made before it); never a path, a cache, the device's kind or
+# an evaluation location
+REPLAYED_GROUPS = ("model", "dataset", "loss")  # their choices (by name), then every value
 REPLAYED_BELOW = ("model.", "loss.", "optim.", "stabilizers.")
-REPLAYED_KEYS = {  # single settings replayed: the data's shape and the run's schedule
+REPLAYED_KEYS = {  # single settings: the data's shape, the run's schedule, its arithmetic
     "seed", "steps", "batch_size", "micro_batches", "log_every", "sample_every", "ckpt_every",
     "ckpt_keep", "grid_size", "dataset.resolution", "dataset.channels", "dataset.size",
     "dataset.seed", "eval.every", "eval.samples", "eval.seed", "eval.best",
-    "eval.reference_samples",
+    "eval.reference_samples", "device.precision",
 }  # fmt: skip
-NEVER = ("hydra", "resume", "trust")  # Hydra itself, and what only the user may say: refused
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+NEVER = ("hydra", "resume", "trust")  # never written into a checkpoint's record of overrides
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
-# a replayed value: a number, a bool, a name, or a list of those; never a path or interpolation
-_VALUE = re.compile(r"[A-Za-z0-9_.+\-]*|\[[A-Za-z0-9_.+\-, ]*\]")
+_PLAIN = re.compile(r"[A-Za-z0-9_.+\-]+")  # a number, a bool, a name or a builder's path
 
 
 def override_key(override: str) -> str:
     return override.lstrip("+~").split("=", 1)[0]
 
 
-def replayed(overrides: list[str], origin: Path) -> tuple[list[str], list[str]]:
-    """(the stored overrides to replay, those left to the user) from a checkpoint's list; a
-    crafted entry (Hydra's settings, trust, a path as a group choice, an interpolation, a path
-    as a value) is refused in one line naming it: gan-cli never stores one."""
-    kept, left = [], []
-    for override in overrides:
-        key = override_key(override)
-        _, sep, value = override.partition("=")
-        replay = key in REPLAYED_GROUPS or key in REPLAYED_KEYS or key.startswith(REPLAYED_BELOW)
-        crafted = (
-            not _KEY.fullmatch(key)
-            or key.split(".")[0] in NEVER
-            or "${" in override
-            or (not sep and not (override.startswith("~") and "." in key))  # ~stabilizers.r1
-            or (replay and sep and not _VALUE.fullmatch(value))  # a path in a replayed value
-            or ("." not in key and replay and sep and not _names(value))
-        )
-        if crafted:
-            raise ConfigError(
-                f"{origin}: stored override {override!r} refused (only plain settings and "
-                "option names are replayed); nothing was loaded"
-            )
-        (kept if replay else left).append(override)
-    return kept, left
+def replayed(key: str) -> bool:
+    return key in REPLAYED_KEYS or key.startswith(REPLAYED_BELOW)
 
 
-def _names(value: str) -> bool:
-    names = value[1:-1].split(",") if value.startswith("[") and value.endswith("]") else [value]
-    return value == "[]" or all(_NAME.fullmatch(n.strip()) for n in names if n.strip())
+def replay(config: dict, choices: dict[str, str], origin: Path) -> list[str]:
+    """The overrides that rebuild a checkpoint's stored config through the allow-list: the
+    group choices (`choices`: model, dataset and loss by name), the stabilisers by name, then
+    every replayed value explicitly. Values are plain (numbers, bools, names, lists of them);
+    anything else is refused in one line naming it (gan-cli never stores one)."""
+    out = []
+    for group in REPLAYED_GROUPS:
+        name = choices.get(group)
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise CheckpointError(f"{origin}: field 'choices.{group}' is not an option's name")
+        out.append(f"{group}={name}")
+    names = list(config.get("stabilizers") or {})
+    if not all(_NAME.fullmatch(n) for n in names):
+        raise CheckpointError(f"{origin}: field 'config.stabilizers' holds a name that is not "
+                              "an option's name; refused, nothing was replayed")  # fmt: skip
+    out.append(f"stabilizers=[{','.join(names)}]")
+    for key, value in _leaves(config, ""):
+        if replayed(key):
+            out.append(f"{key}={_hydra_value(value, key, origin)}")
+    return out
+
+
+def _leaves(node: Any, prefix: str):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
+    # (a stored config is a dict of dicts: check_plain has bounded its size and depth)
+
+
+def _hydra_value(value: Any, key: str, origin: Path) -> str:
+    """`value` as Hydra's override grammar reads it back unchanged."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_hydra_value(v, key, origin) for v in value) + "]"
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
+        return value
+    raise CheckpointError(f"{origin}: field 'config.{key}' ({str(value)[:40]!r}) is not a plain "
+                          "value; refused, nothing was replayed")  # fmt: skip
 
 
 # ---- stored containers: plain data only
@@ -166,9 +186,19 @@ def _config(v: Any) -> bool | str:
 
 
 def _overrides(v: Any) -> bool | str:
+    """The run's command line, kept as a record (never replayed: `replay` rebuilds the config)."""
     ok = (isinstance(v, list) and len(v) <= MAX_OVERRIDES
           and all(isinstance(o, str) and len(o) <= MAX_OVERRIDE for o in v))  # fmt: skip
-    return ok or f"is not a list of at most {MAX_OVERRIDES} short strings"
+    if not ok:
+        return f"is not a list of at most {MAX_OVERRIDES} short strings"
+    check_plain(v, "it")  # no interpolation, even in a record
+    return True
+
+
+def _choices(v: Any) -> bool | str:
+    ok = isinstance(v, dict) and all(isinstance(k, str) and (c is None or isinstance(c, str)
+                                     and len(c) < 200) for k, c in v.items())  # fmt: skip
+    return ok or "is not a table of group choices"
 
 
 def _best(v: Any) -> bool | str:
@@ -212,8 +242,9 @@ FIELDS: dict[str, Callable[[Any], bool | str]] = {
     "num_classes": _int(0, MAX_CLASSES),
     "wall_s": lambda v: (isinstance(v, int | float) and v >= 0) or "is not seconds",
     "channels_last": lambda v: isinstance(v, bool) or "is not true or false",
+    "choices": _choices,
 }
-OPTIONAL = {"G_ema", "best", "wall_s", "channels_last", "num_classes", "metrics_kind"}
+OPTIONAL = {"G_ema", "best", "wall_s", "channels_last", "num_classes", "metrics_kind", "choices"}
 TO_SAMPLE = ("config", "data_shape", "G", "G_ema", "num_classes", "step")  # gan sample
 TO_EVALUATE = (*TO_SAMPLE, "metrics_kind")  # gan eval
 TO_RESUME = tuple(FIELDS)  # gan train resume=

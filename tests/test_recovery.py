@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import signal
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from conftest import (
 from PIL import Image
 
 from gan_cli import checkpoint
-from gan_cli.errors import ConfigError
+from gan_cli.errors import ConfigError, GanError
 from gan_cli.registry import build
 from gan_cli.resume import latest, resume_argv
 
@@ -175,28 +174,47 @@ def test_a_checkpoint_carrying_a_pickle_payload_is_refused_and_nothing_runs(work
     assert not marker.exists()
 
 
-def test_resume_replays_only_plain_overrides_from_a_checkpoint(workdir):
-    """A checkpoint from someone else cannot configure Hydra, add keys or grant trust through
-    its stored overrides: the replay is refused in one line naming the override."""
+STORED = {"model": {"_target_": "gan_cli.models.dcgan.build", "g_width": 8, "d_norm": "batch"},
+          "loss": {"_target_": "gan_cli.losses.hinge.Hinge"},
+          "dataset": {"_target_": "gan_cli.data.digits.load", "resolution": 16, "channels": 1},
+          "stabilizers": {"ema": {"_target_": "gan_cli.stabilizers.ema.EMA", "rampup": None}},
+          "optim": {"lr": 2.0e-4, "betas": [0.5, 0.999]}, "steps": 7, "trust": ["os"],
+          "device": {"type": "cuda"}, "eval": {"cache_dir": "/elsewhere", "every": 3}}  # fmt: skip
+
+
+def test_resume_replays_the_stored_config_through_an_allow_list(workdir):
+    """`gan train resume=` rebuilds the run's config from its checkpoint: the options it was
+    trained with (recorded, or the conf/ option naming the stored `_target_`), then every
+    replayed value explicitly, so no default of today changes it. Paths, the device's kind and
+    trust are never replayed; the stored overrides are a record, never parsed."""
     evil = workdir / "evil.pt"
-    for bad in ("+hydra.callbacks.x._target_=os.system", "hydra.run.dir=/elsewhere",
-                "~model", "trust=[os]", "hydra/launcher=basic", "model=../../evil",
-                "stabilizers=[ema,/tmp/x]", "loss=/abs/evil"):  # fmt: skip
-        torch.save({"format": checkpoint.FORMAT, "step": 1,
-                    "overrides": ["loss=hinge", bad, "steps=7"]}, evil)  # fmt: skip
-        with pytest.raises(ConfigError, match=re.escape(f"stored override {bad!r} refused")):
-            resume_argv([f"resume={evil}", "steps=9"])
-    # plain settings and option names are replayed, the ones given now win
-    good = ["loss=hinge", "steps=7", "model.g_width=8", "stabilizers=[a,b]"]
-    torch.save({"format": checkpoint.FORMAT, "step": 1, "overrides": good}, evil)
+    record = ["hydra.run.dir=/elsewhere", "trust=[os]", "experiment=../../evil"]
+    torch.save({"format": checkpoint.FORMAT, "step": 1, "config": STORED, "overrides": record},
+               evil)  # fmt: skip
     argv = resume_argv([f"resume={evil}", "steps=9"])
-    assert argv[:4] == ["loss=hinge", "model.g_width=8", "stabilizers=[a,b]", "steps=9"]
-    assert argv[-1] == f"hydra.run.dir={workdir}"
+    assert argv[:4] == ["model=dcgan", "dataset=digits", "loss=hinge", "stabilizers=[ema]"]
+    replayed = argv[4 : argv.index("steps=9")]
+    assert replayed == ["model._target_=gan_cli.models.dcgan.build", "model.g_width=8",
+                        "model.d_norm=batch", "loss._target_=gan_cli.losses.hinge.Hinge",
+                        "dataset.resolution=16", "dataset.channels=1",
+                        "stabilizers.ema._target_=gan_cli.stabilizers.ema.EMA",
+                        "stabilizers.ema.rampup=null", "optim.lr=0.0002",
+                        "optim.betas=[0.5,0.999]", "eval.every=3"]  # fmt: skip
+    assert argv[-1] == f"hydra.run.dir={workdir}" and "trust" not in " ".join(argv)
+    # a value or a name that is not plain (a path, an interpolation, a space) is refused
+    bad_values = [("model", {**STORED["model"], "g_width": "/tmp/x"}),
+                  ("model", {**STORED["model"], "d_norm": "a b"}),
+                  ("stabilizers", {"../x": {}}), ("optim", {"lr": "${oc.env:HOME}"})]  # fmt: skip
+    for key, bad in bad_values:
+        crafted = {"format": checkpoint.FORMAT, "step": 1, "config": {**STORED, key: bad}}
+        torch.save({**crafted, "overrides": []}, evil)
+        with pytest.raises(GanError, match="refused"):
+            resume_argv([f"resume={evil}"])
 
 
 def test_a_downloaded_run_cannot_load_a_yaml_from_outside_the_configs(workdir):
-    """A run dir whose checkpoint replays `experiment=../../<path>/evil`, with evil.yaml (a
-    `_global_` file setting a Hydra callback that copies a file) shipped inside it."""
+    """A run dir whose checkpoint names `../../<path>/evil` as its model option, with evil.yaml
+    (a `_global_` file setting a Hydra callback that copies a file) shipped inside it."""
     run_dir = workdir / "downloaded"
     (run_dir / "checkpoints").mkdir(parents=True)
     target = workdir / "victim.txt"
@@ -205,11 +223,12 @@ def test_a_downloaded_run_cannot_load_a_yaml_from_outside_the_configs(workdir):
         f"      src: {run_dir / 'evil.yaml'}\n      dst: {target}\n"
     )
     climb = "../" * 12 + str(run_dir / "evil").lstrip("/")
-    for override in (f"experiment={climb}", f"experiment={run_dir / 'evil'}"):
-        torch.save({"format": checkpoint.FORMAT, "step": 1, "overrides": [override]},
+    for choice in (climb, str(run_dir / "evil")):
+        crafted = {"format": checkpoint.FORMAT, "step": 1, "config": STORED, "overrides": []}
+        torch.save({**crafted, "choices": {"model": choice}},
                    run_dir / "checkpoints" / "step_0000001.pt")  # fmt: skip
         line = error_line(run_gan("train", f"resume={run_dir}", cwd=workdir))
-        assert f"stored override {override!r} refused" in line
+        assert "field 'choices.model' is not an option's name" in line
         assert not target.exists()
     # the user's own command line may not name a path as a group choice either
     line = error_line(run_gan("train", f"experiment={climb}", "steps=1", cwd=workdir))
@@ -238,6 +257,9 @@ def test_a_stored_config_can_only_name_builders_of_its_group(workdir, finished_r
         line = error_line(run_gan(verb, f"{key}={crafted[group]}", cwd=workdir))
         if (verb, group) == ("train", "dataset"):
             assert "comes from a different model or config (dataset._target_:" in line
+            continue
+        if verb == "train":  # its settings are replayed explicitly: a path is not plain
+            assert "field 'config.model.run_dir'" in line and "refused" in line
             continue
         assert f"{group}._target_='{writer}': not a registered {group} builder" in line
     assert not pwned.exists()

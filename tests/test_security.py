@@ -95,11 +95,13 @@ def refused(scene: Scene, *args: str) -> str:
     ],
 )
 def test_a_stored_override_with_an_interpolation_is_refused(scene, override):
+    """The stored overrides are a record, never replayed; one with an interpolation is still
+    refused (only a crafted file has one)."""
     state = scene.state()
     state["overrides"] = [*state["overrides"], override.replace("OUTSIDE", str(scene.outside))]
     scene.save(state)
     line = refused(scene, "train", f"resume={scene.run}", "steps=3")
-    assert "stored override" in line and "refused" in line
+    assert "field 'overrides'" in line and "holds an interpolation" in line
     assert not (scene.outside / "made").exists()
 
 
@@ -137,21 +139,24 @@ def test_stored_paths_and_caches_are_not_replayed(scene):
 
 def test_resuming_a_folder_run_needs_its_path_on_the_command_line(scene):
     state = scene.state()
-    state["overrides"] = [
-        *state["overrides"],
-        "dataset=folder",
-        f"dataset.path={scene.outside}",
-        f"dataset.cache_dir={scene.outside}/c",
-    ]
+    state["choices"]["dataset"] = "folder"
+    state["config"]["dataset"] = {
+        "_target_": "gan_cli.data.folder.load",
+        "resolution": 16,
+        "channels": 1,
+        "path": str(scene.outside),
+        "workers": 0,
+        "cache": True,
+        "cache_dir": str(scene.outside / "c"),
+    }
     scene.save(state)
     line = refused(scene, "train", f"resume={scene.run}", "steps=3")
     assert "dataset=folder" in line and "dataset.path=PATH" in line
-    # with a path of the user's, the stored cache folder is still never used; the stored
-    # config (digits) then refuses the resume before any data is loaded
+    # with a folder of the user's, that folder is read (here: empty), never the stored cache
     images = scene.workdir / "mine"
     images.mkdir()
     line = refused(scene, "train", f"resume={scene.run}", "steps=3", f"dataset.path={images}")
-    assert "different model or config (dataset._target_:" in line
+    assert f"dataset.path={images}: no images" in line
     assert not (scene.outside / "c").exists()
 
 

@@ -65,12 +65,14 @@ class DCGANConfig(ImageModelConfig):
     g_width: int = 64  # channels of G's last hidden layer ("ngf"); doubles per layer going up
     d_width: int = 64  # channels of D's first layer ("ndf")
     d_norm: Norm = Norm.batch  # normalisation in D's hidden layers (never on D's first layer)
+    extra_layers: int = 0  # 3x3 stride-1 layers in G and D at the image's size / 2 (8-16 px)
 
     RESOLUTIONS: ClassVar[tuple[int, ...]] = sizes.DCGAN_RESOLUTIONS
 
     def check(self, root: Any) -> None:
         super().check(root)
         self.require_positive("g_width", "d_width")
+        self.require("extra_layers", self.extra_layers >= 0, ">= 0")
 
 
 @schema("model", "resnet")

@@ -32,6 +32,17 @@ CONFIDENT = 0.8  # a channel is read as a digit with at least this probability
 
 
 @torch.no_grad()
+def confident_share(images: Tensor, net) -> float:
+    """The share of single-channel digit images that `net` (the second classifier, trained
+    apart from the one behind FID) reads as some digit with probability >= CONFIDENT: blurry
+    strokes still get a class, but not confidently."""
+    device = next(net.parameters()).device
+    top = [net(to_digits_input(part.to(device))).softmax(1).max(dim=1).values.float().cpu()
+           for part in images.split(pass_size(device))]  # fmt: skip
+    return float((torch.cat(top) >= CONFIDENT).double().mean())
+
+
+@torch.no_grad()
 def read_stacked(images: Tensor, net) -> tuple[Tensor, Tensor]:
     """(the digit read in each channel (N, 3), the classifier's probability of it (N, 3))."""
     device = next(net.parameters()).device

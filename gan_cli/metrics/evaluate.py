@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from gan_cli.data.source import to_uint8, to_unit_range
 from gan_cli.metrics import digits_net
-from gan_cli.metrics.classes import digit_classes, stacked_modes
+from gan_cli.metrics.classes import confident_share, digit_classes, stacked_modes
 from gan_cli.metrics.extractors import Extractor, make_extractor
 from gan_cli.metrics.frechet import fid, kid
 from gan_cli.metrics.mixture import mode_stats
@@ -49,7 +49,7 @@ from gan_cli.networks import generate as call_G
 from gan_cli.provenance import provenance
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 2  # 2: reference labels kept, for intra-class FID
+CACHE_FORMAT = 3  # 2: reference labels kept, for intra-class FID; 3: digits' confident share
 
 
 def better(metric: str, new: float, old: float | None) -> bool:
@@ -118,6 +118,8 @@ class Evaluator:
             self.samples = default_samples(self.kind)
         check_samples(self.kind, self.samples, self.samples_key)
         self.dataset_key = {k: v for k, v in self.dataset_key.items() if k not in EVAL_KEYS}
+        if self.kind == "digits":  # the second classifier, for the confident share
+            self.classifier_b = digits_net.load(digits_net.WEIGHTS_B).to(self.device)
         if self.kind in ("digits", "inception"):
             self.extractor = make_extractor(self.kind, self.device, self.inception_weights,
                                             self.download)  # fmt: skip
@@ -154,6 +156,11 @@ class Evaluator:
             p["classifier_sha256"] = digits_net.sha256()
             p["classifier_b_sha256"] = digits_net.sha256(digits_net.WEIGHTS_B)
             p["confident"] = "all three channels read with probability >= 0.8"
+        if self.kind == "digits":
+            p["confident"] = ("share of samples the second digits classifier (classifier_b) "
+                              "reads with probability >= 0.8; confident_real: the same share "
+                              "of the reference images")  # fmt: skip
+            p["classifier_b_sha256"] = digits_net.sha256(digits_net.WEIGHTS_B)
         p["provenance"] = provenance(self.device)
         return p
 
@@ -172,6 +179,8 @@ class Evaluator:
         real, labels = real_samples(self.source, self.reference_n, 0, self.device)
         features, probs = self.extractor(real)
         ref = {"features": features, "probs": probs, "key": json.dumps(key, sort_keys=True)}
+        if self.kind == "digits":
+            ref["confident"] = confident_share(real, self.classifier_b)
         if labels is not None:
             ref["labels"] = labels
         if path:
@@ -198,6 +207,8 @@ class Evaluator:
                "is_std": is_std, **precision_recall(real, feats)}  # fmt: skip
         if self.kind == "digits":
             out.update(digit_classes(probs))
+            out["confident"] = confident_share(fake, self.classifier_b)
+            out["confident_real"] = float(self.reference["confident"])  # the data's own share
         if labels is not None:
             out.update(conditional_scores(self.kind, feats, probs, labels, self.reference))
         elif self.kind == "digits" and "labels" in self.reference:

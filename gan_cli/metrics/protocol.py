@@ -21,12 +21,14 @@ PROTOCOLS = {
 _IMAGE_METRICS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density",
                   "coverage")  # fmt: skip
 METRICS = {  # what each kind reports (evaluate.py)
-    "digits": (*_IMAGE_METRICS, "classes", "class_kl", "intra_fid"),
+    "digits": (*_IMAGE_METRICS, "classes", "class_kl", "intra_fid", "confident", "confident_real"),
     "inception": _IMAGE_METRICS,
     "stacked": ("modes", "mode_kl", "confident", "modes_b", "mode_kl_b"),
     "modes": ("modes", "high_quality", "reverse_kl", "spread"),
 }
-NOT_RANKED = {"spread"}  # 1 is right, not higher or lower: never the best checkpoint's metric
+# never the best checkpoint's metric: spread (1 is right, not higher or lower), and the data's
+# own confident share (a reference figure printed beside the samples')
+NOT_RANKED = {"spread", "confident_real"}
 CHEAP_KINDS = ("digits", "stacked", "modes")  # evaluated during training by default
 DEFAULT_BEST = {"digits": "fid", "inception": "fid", "stacked": "modes", "modes": "modes"}
 LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "mode_kl_b", "class_kl", "intra_fid"}

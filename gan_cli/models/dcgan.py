@@ -4,6 +4,10 @@ G: z -> 4x4 by a transposed convolution, then doubling the resolution per layer
    (ConvTranspose 4x4 stride 2, BatchNorm, ReLU) with halving widths, Tanh at the end.
 D: the mirror image: strided 4x4 convolutions, LeakyReLU(0.2), a norm on every layer but the
    first, and a last 4x4 convolution to one raw score per image (no sigmoid: the loss owns it).
+`extra_layers` (the DCGAN reference code's n_extra_layers, as in WGAN's): 3x3 stride-1
+convolutions with a norm and the activation, in G before its last layer and in D after its
+first. Small images need them: at 8 px the plain D is one strided convolution and the final
+4x4 one, too shallow to judge strokes (README "Models").
 Weights are drawn from N(0, 0.02) as in the paper. Conditional (`num_classes`): G's batch norms
 become class-conditional, D gets a projection on its last 4x4 features (conditional.py).
 """
@@ -29,7 +33,7 @@ def _layers_up(resolution: int) -> int:
 
 class Generator(nn.Module):
     def __init__(self, latent_dim: int, channels: int, resolution: int, width: int = 64,
-                 num_classes: int = 0):  # fmt: skip
+                 num_classes: int = 0, extra_layers: int = 0):  # fmt: skip
         super().__init__()
         self.latent_dim, self.num_classes = latent_dim, num_classes
         n = _layers_up(resolution)
@@ -46,6 +50,8 @@ class Generator(nn.Module):
                 nn.ReLU(True),
             ]
             c //= 2
+        for _ in range(extra_layers):
+            layers += [nn.Conv2d(c, c, 3, 1, 1, bias=False), g_norm(c, num_classes), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
@@ -55,7 +61,7 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     def __init__(self, channels: int, resolution: int, width: int = 64, norm: str = "batch",
-                 num_classes: int = 0):  # fmt: skip
+                 num_classes: int = 0, extra_layers: int = 0):  # fmt: skip
         super().__init__()
         n = _layers_up(resolution)
         c = width
@@ -63,6 +69,9 @@ class Discriminator(nn.Module):
             nn.Conv2d(channels, c, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
         ]
+        for _ in range(extra_layers):
+            layers += [nn.Conv2d(c, c, 3, 1, 1, bias=False), d_norm_layer(norm, c, conv=True),
+                       nn.LeakyReLU(0.2, inplace=True)]  # fmt: skip
         for _ in range(n - 1):
             layers += [
                 nn.Conv2d(c, c * 2, 4, 2, 1, bias=False),
@@ -90,13 +99,14 @@ def build(
     d_norm: str = "batch",
     conditional: bool = False,
     num_classes: int = 0,
+    extra_layers: int = 0,
 ) -> tuple[Generator, Discriminator]:
     """`conditional` (the config's switch) takes effect with `num_classes` from the data."""
     if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
         raise ValueError(f"DCGAN needs square images (C, H, W), got data of shape {data_shape}")
     channels, resolution = data_shape[0], data_shape[1]
-    G = Generator(latent_dim, channels, resolution, g_width, num_classes)
-    D = Discriminator(channels, resolution, d_width, d_norm, num_classes)
+    G = Generator(latent_dim, channels, resolution, g_width, num_classes, extra_layers)
+    D = Discriminator(channels, resolution, d_width, d_norm, num_classes, extra_layers)
     G.apply(init_dcgan_weights)
     D.apply(init_dcgan_weights)
     return G, D
