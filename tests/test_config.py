@@ -249,10 +249,11 @@ def test_zoo_settings_that_do_not_go_together_are_refused():
         spec_of("model.conditional=true", "stabilizers=[packing]")
     for size in (12, 32):  # 32 at 32 px: G has it, D does not (its first block halves)
         with pytest.raises(ConfigError, match=f"^model.attention={size}: must be 0 or 8 or 16$"):
-            spec_of("model=resnet", f"model.attention={size}")
+            spec_of("model=resnet", "dataset.resolution=32", f"model.attention={size}")
     with pytest.raises(ConfigError, match="^dataset.resolution=48: model=stylegan2 builds 8"):
         spec_of("model=stylegan2", "dataset.resolution=48")
     with pytest.raises(ConfigError, match=r"^stabilizers.r1: settings for a stabiliser that is "):
-        spec_of("experiment=stylegan2_digits", "stabilizers=[ema]")
-    _, spec = spec_of("experiment=stylegan2_digits", "stabilizers=[ema]", "~stabilizers.r1")
-    assert list(spec.stabilizers) == ["ema"]
+        spec_of("stabilizers=[ema]", "+stabilizers.r1.gamma=1")
+    # a model's tuned stabilisers carry their settings: an explicit list replaces both
+    _, spec = spec_of("experiment=stylegan2_digits", "stabilizers=[ema]")
+    assert list(spec.stabilizers) == ["ema"] and spec.stabilizers["ema"].half_life == 10_000

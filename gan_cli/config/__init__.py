@@ -19,7 +19,7 @@ from dataclasses import fields
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_cli.config import dataset, loss, model, stabilizer  # noqa: F401 - they register
 from gan_cli.config.base import SCHEMAS, Checked, choice, schema
@@ -54,11 +54,24 @@ def register() -> None:
             cs.store(group=f"schema/{group}", name=name, node=node)
 
 
+def drop_removed_stabilizers(cfg: DictConfig) -> None:
+    """A stabiliser set to null by a later config file is removed (conf/tuned_loss/ files use
+    this to take a loss's own Lipschitz constraint away: a defaults list cannot delete)."""
+    stabilizers = cfg.get("stabilizers") if isinstance(cfg, DictConfig) else None
+    if not isinstance(stabilizers, DictConfig):
+        return
+    with open_dict(stabilizers):
+        for name in [k for k, v in stabilizers.items() if v is None]:
+            del stabilizers[name]
+
+
 def validate(cfg: DictConfig, choices: dict[str, str] | None = None) -> TrainConfig:
     """Turn the composed config into schema objects and run every range check.
 
     Raises ConfigError naming the key. `choices` (Hydra's group choices) only improves messages.
+    Stabilisers a config file set to null are removed from `cfg` first.
     """
+    drop_removed_stabilizers(cfg)
     try:
         root: TrainConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     except Exception as exc:  # an unresolved interpolation or a MISSING value

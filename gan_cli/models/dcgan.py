@@ -69,9 +69,9 @@ class Discriminator(nn.Module):
             nn.Conv2d(channels, c, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
         ]
-        for _ in range(extra_layers):
-            layers += [nn.Conv2d(c, c, 3, 1, 1, bias=False), d_norm_layer(norm, c, conv=True),
-                       nn.LeakyReLU(0.2, inplace=True)]  # fmt: skip
+        for _ in range(extra_layers):  # a bias where no norm follows (norm=none: R1's D)
+            conv = nn.Conv2d(c, c, 3, 1, 1, bias=norm == "none")
+            layers += [conv, d_norm_layer(norm, c, conv=True), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(n - 1):
             layers += [
                 nn.Conv2d(c, c * 2, 4, 2, 1, bias=False),
