@@ -17,7 +17,7 @@ DEV    := $(VENV)/.installed-dev
 PIP := $(BIN)/python -m pip install --quiet --no-compile
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install install-dev train test lint tensorboard bench gpu-check clean
+.PHONY: install install-dev train test check docs lint tensorboard bench gpu-check clean
 
 install: $(STAMP)
 install-dev: $(DEV)
@@ -37,11 +37,10 @@ $(DEV): $(STAMP)
 	$(PIP) --no-build-isolation -e '.[dev]'
 	touch $@
 
-# the main job: the digits recipe (conf/experiment/digits.yaml) on the embedded digits; extra
-# overrides in ARGS="...", another preset with RECIPE=experiment=grid25 (RECIPE= for none)
-RECIPE ?= experiment=digits
+# the main job: plain `gan train` (the DCGAN on the embedded digits with its tuned settings,
+# conf/tuned/dcgan/digits.yaml); overrides in ARGS="...", e.g. ARGS="model=mlp loss=hinge"
 train: install
-	$(BIN)/gan train $(ARGS) $(RECIPE)  # ARGS first: they may start with --multirun
+	$(BIN)/gan train $(ARGS)
 
 # One pytest-xdist worker per core, each computing on one thread (tests/conftest.py); the
 # learning tests (minutes each) go first, and tests are handed out one at a time to whichever
@@ -50,6 +49,15 @@ train: install
 TEST_WORKERS ?= auto
 test: install-dev
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxschedchunk 1 $(ARGS)
+
+# The edit-test loop (under 2 minutes): every test but the learning runs and the end-to-end
+# runs of the installed `gan` (markers `learning` and `e2e`, pyproject.toml).
+check: install-dev
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not learning and not e2e" $(ARGS)
+
+# The tables of README.md and docs/ from their results files (docs/results/, gan_cli/results.py)
+docs: install
+	$(BIN)/python -m gan_cli.results --write
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -125,7 +125,8 @@ def completion_query(verb: str) -> None:
 
 def usage() -> str:
     lines = ["usage: gan VERB [key=value ...] [hydra flags]", "", "verbs:"]
-    lines += [f"  {verb:<8} {help_}" for verb, (_, help_) in VERBS.items()]
+    lines += [f"  {verb:<9} {help_}" for verb, (_, help_) in VERBS.items()]
+    lines += ["  reproduce rerun a published table (docs/results/): gan reproduce --list"]
     lines += [
         "",
         "examples:",
@@ -215,10 +216,19 @@ def main(argv: list[str] | None = None) -> None:
         return
     verb, rest = argv[0], argv[1:]
     if verb == "completion":
-        print(COMPLETION % " ".join(VERBS), end="")
+        print(COMPLETION % " ".join([*VERBS, "reproduce"]), end="")
         return
+    if verb == "reproduce":  # not a Hydra app: it runs `gan train` for each row of a table
+        from gan_cli.reproduce import reproduce
+
+        try:
+            raise SystemExit(reproduce(rest))
+        except GanError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
     if verb not in VERBS:
-        print(f"error: unknown verb {verb!r}; choose from: {', '.join(VERBS)}", file=sys.stderr)
+        known = ", ".join([*VERBS, "reproduce"])
+        print(f"error: unknown verb {verb!r}; choose from: {known}", file=sys.stderr)
         raise SystemExit(2)
     app, _ = VERBS[verb]
     if any(a in ("-sc", "--shell-completion") for a in rest):

@@ -136,8 +136,9 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
 
     # ---- outputs (main process only)
     wall_offset = float(state.get("wall_s", 0.0)) if last_ckpt else 0.0
+    cpu_offset = float(state.get("cpu_s", 0.0)) if last_ckpt else 0.0
     writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start, started=started,
-                       wall_offset=wall_offset)  # fmt: skip
+                       wall_offset=wall_offset, cpu_offset=cpu_offset)  # fmt: skip
     # what this start ran on: CPU kind, precision and layout decide the rounding (cpu-matrix.md)
     writer.provenance(start, {**provenance(rt.device), "precision": rt.precision,
                               "channels_last": rt.channels_last})  # fmt: skip
@@ -167,6 +168,7 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
             "metrics_kind": metrics_kind(spec.dataset),  # how `gan eval` measures it
             "num_classes": num_classes,  # > 0: conditional; `gan sample` rebuilds G with it
             "wall_s": writer.wall_s,  # seconds of training so far, start-ups included
+            "cpu_s": writer.cpu_s,  # CPU seconds of it (rank 0's process)
             "provenance": provenance(rt.device),
             "channels_last": rt.channels_last,  # layout changes rounding: a resume keeps it
         }

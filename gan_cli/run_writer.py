@@ -55,14 +55,18 @@ def _truncate_jsonl(path: Path, last_step: int, root: Path) -> None:
 
 class RunWriter:
     def __init__(self, run_dir: Path, enabled: bool = True, resume_step: int = 0,
-                 started: float | None = None, wall_offset: float = 0.0):  # fmt: skip
+                 started: float | None = None, wall_offset: float = 0.0,
+                 cpu_offset: float = 0.0):  # fmt: skip
         """`resume_step`: the step of the checkpoint this run continues from (0: a new run).
         Whatever the interrupted run logged after it is dropped, so each step appears once.
         `started`: when this command started (time.time()); `wall_offset`: the seconds the run
-        had trained before this command (a resumed run). Rows carry `wall_s`, their sum."""
+        had trained before this command (a resumed run). Rows carry `wall_s`, their sum, and
+        `cpu_s`: this process's CPU seconds (all threads) since the writer was made, plus
+        `cpu_offset`, those of the commands before."""
         self.run_dir, self.enabled = Path(run_dir), enabled
         self.started = time.time() if started is None else started
         self.wall_offset = wall_offset
+        self.cpu_offset, self.cpu_started = cpu_offset, time.process_time()
         self.samples_dir = self.run_dir / "samples"
         self._tb: SummaryWriter | None = None
         if enabled:
@@ -103,9 +107,15 @@ class RunWriter:
         for tag, value in values.items():
             self._tb.add_scalar(tag, value, step)
         row = {"step": step, "time": round(time.time(), 3), "wall_s": round(self.wall_s, 2),
+               "cpu_s": round(self.cpu_s, 2),
                **values}  # fmt: skip
         self._jsonl.write(json.dumps(row) + "\n")
         self._jsonl.flush()
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds of this run's training so far (its set-up and evaluations included)."""
+        return self.cpu_offset + time.process_time() - self.cpu_started
 
     @property
     def wall_s(self) -> float:

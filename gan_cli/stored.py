@@ -65,9 +65,34 @@ def replay(config: dict, choices: dict[str, str], origin: Path) -> list[str]:
         raise CheckpointError(f"{origin}: field 'config.stabilizers' holds a name that is not "
                               "an option's name; refused, nothing was replayed")  # fmt: skip
     out.append(f"stabilizers=[{','.join(names)}]")
-    for key, value in _leaves(config, ""):
+    leaves = dict(_leaves(config, ""))
+    for key, value in {**_missing_defaults(config, choices, leaves), **leaves}.items():
         if replayed(key):
             out.append(f"{key}={_hydra_value(value, key, origin)}")
+    return out
+
+
+def _missing_defaults(config: dict, choices: dict[str, str], leaves: dict) -> dict[str, Any]:
+    """Keys a checkpoint lacks because its version did not have them yet, at their schema's
+    default: the value every run had before the key existed (a new key's default keeps the old
+    behaviour), never a value today's tuned settings would give."""
+    from dataclasses import MISSING, fields
+    from enum import Enum
+
+    from gan_cli.config import SCHEMAS, OptimConfig
+
+    nodes = [("optim", OptimConfig), ("model", SCHEMAS.get("model", {}).get(choices["model"]))]
+    nodes += [(f"stabilizers.{n}", SCHEMAS.get("stabilizers", {}).get(n))
+              for n in config.get("stabilizers") or {}]  # fmt: skip
+    out: dict[str, Any] = {}
+    for prefix, schema in nodes:
+        for f in fields(schema) if schema is not None else ():
+            key = f"{prefix}.{f.name}"
+            if key in leaves or f.name.startswith("_"):
+                continue
+            value = f.default if f.default_factory is MISSING else f.default_factory()
+            if value is not MISSING and not (isinstance(value, str) and "${" in value):
+                out[key] = value.value if isinstance(value, Enum) else value
     return out
 
 
@@ -241,10 +266,12 @@ FIELDS: dict[str, Callable[[Any], bool | str]] = {
     "metrics_kind": lambda v: v in METRICS or f"is not one of {', '.join(METRICS)}",
     "num_classes": _int(0, MAX_CLASSES),
     "wall_s": lambda v: (isinstance(v, int | float) and v >= 0) or "is not seconds",
+    "cpu_s": lambda v: (isinstance(v, int | float) and v >= 0) or "is not seconds",
     "channels_last": lambda v: isinstance(v, bool) or "is not true or false",
     "choices": _choices,
 }
-OPTIONAL = {"G_ema", "best", "wall_s", "channels_last", "num_classes", "metrics_kind", "choices"}
+OPTIONAL = {"G_ema", "best", "wall_s", "cpu_s", "channels_last", "num_classes", "metrics_kind",
+            "choices"}  # fmt: skip
 TO_SAMPLE = ("config", "data_shape", "G", "G_ema", "num_classes", "step")  # gan sample
 TO_EVALUATE = (*TO_SAMPLE, "metrics_kind")  # gan eval
 TO_RESUME = tuple(FIELDS)  # gan train resume=

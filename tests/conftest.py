@@ -44,6 +44,11 @@ _TINY = {
 }
 
 
+# A data set no model is tuned for (conf/tuned/ has no file for it): what the models give with
+# their plain defaults, 32 px grayscale (composing never loads it).
+PLAIN = ("dataset=fake", "dataset.channels=1", "dataset.resolution=32")
+
+
 def tiny(*overrides: str) -> list[str]:
     """`overrides` plus small networks and batches for whichever model they pick."""
     model = next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), "dcgan")
@@ -165,13 +170,13 @@ def read_events(run_dir: Path):
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The learning tests (minutes each, longest first), then the other end-to-end ones
-    (marked slow: 5-45 s each), then the unit tests (mostly under a second): `make test` hands
+    (marked e2e: 5-45 s each), then the unit tests (mostly under a second): `make test` hands
     tests out one at a time to whichever xdist worker is free, so the workers share the long
     ones from the start and finish together on short ones. (The sort is stable, and no module
-    with a module-scoped fixture mixes slow and quick tests, so each such fixture is built
+    with a module-scoped fixture mixes e2e and quick tests, so each such fixture is built
     once per worker as before.)"""
     items.sort(key=lambda item: (item.path.name != "test_learning.py",
-                                 item.get_closest_marker("slow") is None))  # fmt: skip
+                                 item.get_closest_marker("e2e") is None))  # fmt: skip
 
 
 @pytest.fixture(scope="session", autouse=True)

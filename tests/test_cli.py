@@ -54,7 +54,7 @@ def test_cfg_job_prints_the_composed_config(workdir):
     assert not (workdir / "outputs").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_run_writes_config_events_samples_metrics_and_a_loadable_checkpoint(workdir):
     run_dir = workdir / "run"
     out = run_gan("train", *tiny(*SHORT), f"hydra.run.dir={run_dir}", cwd=workdir)
@@ -95,7 +95,7 @@ def test_a_run_writes_config_events_samples_metrics_and_a_loadable_checkpoint(wo
     assert "step 6/6" in (run_dir / "train.log").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_four_loss_multirun_writes_four_runs(workdir):
     sweep = workdir / "sweep"
     losses = ["minimax", "non_saturating", "wasserstein", "hinge"]
@@ -176,7 +176,7 @@ def hparams_of(events) -> dict:
     return dict(start.session_start_info.hparams)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_compiled_training_runs_on_the_cpu(workdir):
     """device.compile=true: torch.compile'd G and D through the alternating updates."""
     run_dir = workdir / "run"

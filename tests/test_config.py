@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import compose_train, spec_of
+from conftest import PLAIN, compose_train, spec_of
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ValidationError
 
@@ -16,14 +16,15 @@ CONF = Path(config_dir())
 
 
 def choices(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    """The options of a group (`auto`, the stabilisers chosen for you, is not a stabiliser)."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml") if p.stem != "auto")
 
 
-def test_default_is_dcgan_on_digits_with_the_dcgan_optimiser():
-    cfg, spec = spec_of()
+def test_a_models_plain_defaults_are_the_dcgan_papers():
+    """On a data set no model is tuned for: the DCGAN with Radford et al.'s optimiser."""
+    cfg, spec = spec_of(*PLAIN)
     assert cfg.model._target_ == "gan_cli.models.dcgan.build"
-    assert cfg.dataset._target_ == "gan_cli.data.digits.load"
-    assert cfg.loss._target_.endswith("NonSaturating")
+    assert cfg.loss._target_.endswith("NonSaturating") and spec.stabilizers == {}
     assert (spec.optim.name.value, spec.optim.lr_g, spec.optim.lr_d) == ("adam", 2e-4, 2e-4)
     assert spec.optim.betas == [0.5, 0.999] and spec.optim.d_steps == 1
 
@@ -58,14 +59,15 @@ def test_every_device_composes(device):
 
 
 def test_wasserstein_selects_the_papers_optimiser_and_clipping_which_stay_overridable():
-    cfg, spec = spec_of("loss=wasserstein")
+    cfg, spec = spec_of("loss=wasserstein", *PLAIN)
     assert (spec.optim.name.value, spec.optim.lr, spec.optim.d_steps) == ("rmsprop", 5e-5, 5)
     assert list(spec.stabilizers) == ["weight_clip"]
     assert spec.stabilizers["weight_clip"].clip == 0.01
     assert cfg.stabilizers.weight_clip._target_.endswith("WeightClip")
-    _, spec = spec_of("loss=wasserstein", "optim.lr=1e-4", "optim.d_steps=3")
+    _, spec = spec_of("loss=wasserstein", "optim.lr=1e-4", "optim.d_steps=3", *PLAIN)
     assert (spec.optim.lr_g, spec.optim.lr_d, spec.optim.d_steps) == (1e-4, 1e-4, 3)
-    _, spec = spec_of("loss=wasserstein", "optim=dcgan", "stabilizers=[spectral_norm,ema]")
+    _, spec = spec_of("loss=wasserstein", "optim=dcgan", "stabilizers=[spectral_norm,ema]",
+                      *PLAIN)  # fmt: skip
     assert (spec.optim.name.value, spec.optim.d_steps) == ("adam", 1)
     assert list(spec.stabilizers) == ["spectral_norm", "ema"]
 
@@ -84,16 +86,17 @@ def test_wgan_gp_preset():
     assert spec.optim.d_steps == 5 and spec.model.d_norm.value == "layer"
 
 
-def test_a_preset_brings_its_own_setting_for_a_loss_and_only_for_that_loss():
-    """conf/experiment_loss/digits/wasserstein.yaml: loss=wasserstein inside the digits recipe
-    gets a gradient penalty and Adam instead of being refused; elsewhere nothing changes."""
+def test_a_tuned_model_brings_its_own_setting_for_a_loss_and_only_for_that_loss():
+    """conf/tuned_loss/mlp/digits/wasserstein.yaml and conf/stabilizers/tuned/critic/: loss=
+    wasserstein for the MLP on the digits keeps the MLP's stabilisers with a gradient penalty
+    instead of weight clipping, and Adam; elsewhere the loss's own paper setting."""
     _, spec = spec_of("experiment=digits", "loss=wasserstein")
     assert list(spec.stabilizers) == ["r1", "ema", "gradient_penalty"]
     assert (spec.optim.name.value, spec.optim.betas, spec.optim.d_steps) == ("adam", [0.5, 0.9], 2)
     assert (
         spec.optim.lr == 1e-3 and spec.steps == 6000 and spec.model._target_.endswith("mlp.build")
     )
-    _, plain = spec_of("loss=wasserstein")  # the loss's own paper setting
+    _, plain = spec_of("loss=wasserstein", *PLAIN)  # the loss's own paper setting
     assert list(plain.stabilizers) == ["weight_clip"] and plain.optim.name.value == "rmsprop"
     _, hinge = spec_of("experiment=digits", "loss=hinge")  # no file for it: the recipe as is
     assert list(hinge.stabilizers) == ["r1", "ema"] and hinge.optim.d_steps == 1
@@ -117,7 +120,7 @@ def test_every_stabilizer_composes_with_its_schema(stabilizer):
 
 
 def test_separate_learning_rates():
-    _, spec = spec_of("optim.lr_d=4e-4")
+    _, spec = spec_of("optim.lr=2e-4", "optim.lr_d=4e-4")
     assert (spec.optim.lr_g, spec.optim.lr_d) == (2e-4, 4e-4)
 
 
@@ -226,7 +229,7 @@ def test_eval_samples_default_to_the_published_protocol_of_the_data():
 @pytest.mark.parametrize("penalty", ["gradient_penalty", "r1", "r2"])
 def test_a_gradient_penalty_on_a_batch_norm_critic_is_refused(penalty):
     with pytest.raises(ConfigError) as info:
-        spec_of("loss=hinge", f"stabilizers=[{penalty}]")
+        spec_of("loss=hinge", f"stabilizers=[{penalty}]", "model.d_norm=batch")
     message = str(info.value)
     assert message.startswith(f"model.d_norm=batch: stabilizers=[{penalty}]")
     assert "model.d_norm=layer" in message and "experiment=wgan_gp" in message

@@ -47,7 +47,7 @@ def test_training_steps_on_cuda(precision, stabilizers):
     assert all(math.isfinite(v) for v in reported.values()), reported
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_cuda_run_compiles_evaluates_like_the_cpu_and_resumes_on_the_cpu(workdir):
     run = workdir / "run"
     args = tiny("steps=6", "ckpt_every=3", "eval.every=3", "eval.samples=500",
@@ -70,7 +70,7 @@ def test_cuda_run_compiles_evaluates_like_the_cpu_and_resumes_on_the_cpu(workdir
     assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 9
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_one_rank_nccl_ddp_under_torchrun(workdir):
     """A 1-rank process group on NCCL, DDP around G and D: the smoke test of the collectives
     on the GPU (several ranks need several GPUs)."""

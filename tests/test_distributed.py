@@ -16,7 +16,7 @@ from conftest import error_line, gan_env, run_gan, start_gan, tiny, wait_for
 
 from gan_cli import checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 RING = ["model=mlp", "dataset=ring8", "model.hidden=32", "batch_size=64", "log_every=5",
         "device.precision=fp32"]  # fmt: skip
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_security import SECRET, Scene, good_run  # noqa: F401 - the module fixture
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 NASTY_STRINGS = [
     "${oc.env:GAN_SENTINEL}",

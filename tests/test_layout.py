@@ -76,7 +76,7 @@ def test_a_model_without_convolutions_is_never_probed(tmp_path):
     assert not (tmp_path / "layout.json").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_run_records_its_layout_and_a_resume_keeps_it_whatever_the_cache_says(workdir):
     cache = workdir / "cache"
     run = workdir / "run"

@@ -25,7 +25,7 @@ from gan_cli.metrics.protocol import LOWER_IS_BETTER
 from gan_cli.models import mlp
 
 # minutes a run: on an AVX2-only CPU a test of two 12,000-step runs takes 3-5 min
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.learning, pytest.mark.timeout(1800)]
 
 
 def final_metrics(run_dir) -> dict:

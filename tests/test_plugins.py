@@ -14,7 +14,7 @@ from conftest import error_line, run_gan, straight_and_killed
 
 from gan_cli import checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 POINTS = ["dataset=grid25", "batch_size=64", "log_every=10", "eval.every=20"]

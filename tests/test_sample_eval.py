@@ -14,7 +14,7 @@ from PIL import Image
 from gan_cli import checkpoint
 from gan_cli.config import METRICS
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def read_image(path: str) -> tuple[int, int, int]:

@@ -17,7 +17,7 @@ from conftest import error_line, run_gan, tiny
 
 from gan_cli import checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 SECRET = "sentinel-5ec2e7-do-not-leak"
 ENV = {"GAN_SENTINEL": SECRET}

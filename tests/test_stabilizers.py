@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import spec_of, tiny
+from conftest import PLAIN, spec_of, tiny
 from test_config import choices
 from torch import nn
 
@@ -62,7 +62,7 @@ def test_r1_and_r2_match_a_critic_with_a_known_input_gradient():
 
 
 def test_spectral_norm_brings_every_layers_largest_singular_value_to_one():
-    cfg, _ = spec_of("model.g_width=16", "model.d_width=16")
+    cfg, _ = spec_of("model.g_width=16", "model.d_width=16", *PLAIN)
     torch.manual_seed(0)
     G, D = build_networks(cfg.model, [SpectralNorm(generator=True)], (3, 32, 32))
     x = torch.randn(8, 3, 32, 32)
@@ -270,12 +270,12 @@ def test_a_lazy_penalty_step_is_weighted_by_its_interval():
 LOSSES, STABILIZERS = choices("loss"), choices("stabilizers")
 LIPSCHITZ = {"weight_clip", "gradient_penalty", "spectral_norm"}
 PENALTIES = {"gradient_penalty", "r1", "r2"}
-SETTINGS = {  # name: (overrides, data shape)
-    "mlp-2d": (["model=mlp", "dataset=grid25"], (2,)),
-    "dcgan-bn": (["model=dcgan", "dataset=digits"], (1, 32, 32)),
-    "dcgan-layer": (["model=dcgan", "dataset=digits", "model.d_norm=layer"], (1, 32, 32)),
-    "resnet": (["model=resnet", "dataset=digits"], (1, 32, 32)),
-    "stylegan2": (["model=stylegan2", "dataset=digits"], (1, 32, 32)),
+SETTINGS = {  # name: (overrides, data shape): the models' plain defaults
+    "mlp-2d": (["model=mlp", "experiment=grid25_mlp"], (2,)),
+    "dcgan-bn": (["model=dcgan", *PLAIN], (1, 32, 32)),
+    "dcgan-layer": (["model=dcgan", *PLAIN, "model.d_norm=layer"], (1, 32, 32)),
+    "resnet": (["model=resnet", *PLAIN], (1, 32, 32)),
+    "stylegan2": (["model=stylegan2", *PLAIN], (1, 32, 32)),
 }
 
 

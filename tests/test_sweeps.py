@@ -15,7 +15,7 @@ from PIL import Image
 
 from gan_cli import checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 POINTS = ["model=mlp", "dataset=grid25", "model.hidden=32", "batch_size=64", "log_every=10"]
 
 

@@ -19,7 +19,7 @@ def pip(*args: str) -> None:
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_wheel_has_every_config_and_works_installed(tmp_path: Path):
     dist = tmp_path / "dist"
     pip("wheel", "--no-build-isolation", "-w", str(dist), str(REPO))

@@ -12,7 +12,7 @@ from PIL import Image
 
 from gan_cli import checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 N = 3  # checkpoint at N, run to 2N
 RUN = [f"steps={2 * N}", f"ckpt_every={N}", "log_every=1", "sample_every=3", "eval.every=0"]
 PRESETS = {

@@ -1,0 +1,146 @@
+"""Published figures as data: one JSON file per table under docs/results/, and the markdown
+tables of README.md and docs/ generated from them (`make docs`; tests/test_docs.py fails when a
+table and its file disagree). `gan reproduce` reruns a table from its file (reproduce.py).
+
+A results file (docs/results/NAME.json):
+    title, description      what the table shows
+    metrics                 its columns, in order
+    seeds                   the seeds each row is run with
+    minutes_per_run         what one run takes on the machine that measured it (for --list)
+    quick                   {"overrides": [...], "minutes_per_run": m}: the short version
+    paper                   {"source": ..., "rows": [{"name", "metrics"}]}: published figures
+    rows                    [{"name", "command", "runs": [RUN, ...], "summary": {...}}]
+    quick_runs              {"<cpu kind> | <precision>": {row name: [RUN, ...]}}
+A RUN: {"seed", "metrics", "wall_s", "cpu_s", "cpu", "precision", "git", "date"}; a field a run
+never recorded is absent, never guessed. `summary` ({metric: {"mean", "std", "n"}}) holds
+figures published before their runs were kept one by one; a row has runs or a summary.
+
+In markdown, a generated table sits between `<!-- results: NAME -->` and `<!-- /results -->`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "results"
+BLOCK = re.compile(r"(<!-- results: ([\w-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "mode_kl_b", "class_kl", "intra_fid"}
+
+
+def load(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        known = ", ".join(names())
+        raise FileNotFoundError(f"no results file docs/results/{name}.json; known: {known}")
+    return json.loads(path.read_text())
+
+
+def save(name: str, table: dict) -> None:
+    (RESULTS / f"{name}.json").write_text(json.dumps(table, indent=1) + "\n")
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in RESULTS.glob("*.json"))
+
+
+def stats(values: list[float]) -> dict:
+    """Mean, sample std (0 for one value) and count; non-finite values make both non-finite."""
+    if not values:
+        return {"mean": math.nan, "std": math.nan, "n": 0}
+    if not all(math.isfinite(v) for v in values):
+        return {"mean": sum(values) / len(values), "std": math.nan, "n": len(values)}
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": std, "n": len(values)}
+
+
+def row_stats(row: dict, metric: str) -> dict | None:
+    """A row's figure for `metric`: from its runs, else its summary; None if never measured."""
+    runs = [r["metrics"][metric] for r in row.get("runs", []) if metric in r.get("metrics", {})]
+    if runs:
+        return stats(runs)
+    return row.get("summary", {}).get(metric)
+
+
+def number(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) >= 1:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:,.4g}"
+
+
+def cell(figure: dict | None) -> str:
+    if figure is None:
+        return ""
+    if figure["n"] <= 1 or not math.isfinite(figure["std"]):
+        return number(figure["mean"])
+    return f"{number(figure['mean'])} ± {number(figure['std'])}"
+
+
+def markdown(table: dict) -> str:
+    """The table as markdown: a line per row (mean ± std over its seeds), then the paper's."""
+    metrics = table["metrics"]
+    head = ["run", *metrics, "seeds", "wall s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for row in table["rows"]:
+        runs = row.get("runs", [])
+        summary_n = next(iter(row.get("summary", {}).values()), {}).get("n", "")
+        seeds_shown = _seeds([r["seed"] for r in runs]) if runs else str(summary_n)
+        walls = [r["wall_s"] for r in runs if r.get("wall_s") is not None]
+        name = f"{row['name']}: `{row['command']}`" if row.get("command") else row["name"]
+        cells = [name, *(cell(row_stats(row, m)) for m in metrics), seeds_shown,
+                 cell(stats(walls)) if walls else ""]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    paper = table.get("paper")
+    for prow in paper.get("rows", []) if paper else []:
+        cells = [f"{prow['name']} ({paper['source']})",
+                 *(number(prow["metrics"][m]) if m in prow["metrics"] else "" for m in metrics),
+                 "", ""]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _seeds(seeds: list[int]) -> str:
+    seeds = sorted(seeds)
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def render(text: str) -> str:
+    """`text` with every results block regenerated from its file."""
+    return BLOCK.sub(lambda m: m[1] + markdown(load(m[2])) + m[4], text)
+
+
+def documents() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def stale() -> list[str]:
+    """The documents whose generated tables differ from their results files."""
+    return [str(p.relative_to(ROOT)) for p in documents() if render(p.read_text()) != p.read_text()]
+
+
+def main(argv: list[str]) -> int:
+    """`python -m gan_cli.results --write` (what `make docs` runs) or `--check`."""
+    if argv[:1] == ["--write"]:
+        for path in documents():
+            text = path.read_text()
+            if render(text) != text:
+                path.write_text(render(text))
+                print(f"wrote {path.relative_to(ROOT)}")
+        return 0
+    out = stale()
+    for path in out:
+        print(f"{path}: a generated table differs from docs/results/ (run `make docs`)")
+    return 1 if out else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
