@@ -58,6 +58,7 @@ check: install-dev
 # The tables of README.md and docs/ from their results files (docs/results/, gan_cli/results.py)
 docs: install
 	$(BIN)/python -m gan_cli.results --write
+	$(BIN)/python scripts/cpu_matrix.py table --write
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -24,6 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli import config, plugins, registry, sweep
 from gan_cli.errors import ConfigError, GanError, Stop
+from gan_cli.resume import VALUED_FLAGS as RESUME_VALUED_FLAGS
 
 
 def config_dir() -> str:
@@ -200,9 +201,36 @@ def torchrun_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+# Hydra's flags that take a value: the word after them is not a path (--info's is optional)
+VALUED_FLAGS = {*RESUME_VALUED_FLAGS, "--info", "-i"}
+
+
+INFO_CHOICES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def flags_first(argv: list[str]) -> list[str]:
+    """Hydra's flags (with their values) before the overrides: Hydra reads the overrides as one
+    run of words, and the rewrites below append overrides (`gan train x=1 --cfg job`)."""
+    flags, rest = [], []
+    words = iter(argv)
+    for word in words:
+        if not word.startswith("-"):
+            rest.append(word)
+            continue
+        flags.append(word)
+        if word in VALUED_FLAGS - {"--info", "-i"}:
+            flags.append(next(words, ""))
+    for k, word in enumerate(rest):  # --info's value is optional: one of its choices
+        if word in INFO_CHOICES and flags[-1:] in (["--info"], ["-i"]):
+            flags.append(rest.pop(k))
+            break
+    return [f for f in flags if f] + rest
+
+
 def positional_paths(argv: list[str]) -> list[str]:
     """`gan report A B` means `gan report path=[A,B]` (the paths quoted for Hydra's parser)."""
-    paths = [a for a in argv if "=" not in a and not a.startswith("-")]
+    paths = [a for i, a in enumerate(argv) if "=" not in a and not a.startswith("-")
+             and (i == 0 or argv[i - 1] not in VALUED_FLAGS)]  # fmt: skip
     if not paths:
         return argv
     rest = [a for a in argv if a not in paths]
@@ -235,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         completion_query(verb)
     full_errors = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we report below
+    rest = flags_first(rest)
     try:
         if verb == "train":
             from gan_cli.resume import resume_argv
@@ -258,6 +287,11 @@ def main(argv: list[str] | None = None) -> None:
         if full_errors:
             raise
         print(f"error: {one_line(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except ValueError as exc:  # Hydra's own refusal of its flags together (--cfg --multirun)
+        if full_errors or not str(exc).startswith("Only one of --run"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     if sweep.failures():
         raise SystemExit(1)

@@ -53,17 +53,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def listing() -> str:
-    lines = [f"{'table':<20} {'rows':>4} {'seeds':>5} {'minutes':>8}  {'quick':>6}  title"]
+    """The tables a command reruns: their rows, seeds and cost (minutes, one run after another,
+    on the machine that measured them; `quick`: the short version)."""
+    lines = [f"{'table':<20} {'rows':>4} {'seeds':>5} {'minutes':>8} {'quick':>6}  title"]
     for name in results.names():
         t = results.load(name)
-        if "command" not in json.dumps(t.get("rows", [])):
-            continue  # a table of figures that no command reruns (a benchmark's own file)
-        runs = len(t["rows"]) * len(t.get("seeds", []))
-        full = runs * t.get("minutes_per_run", math.nan)
-        quick = runs * t.get("quick", {}).get("minutes_per_run", math.nan)
-        lines.append(f"{name:<20} {len(t['rows']):>4} {len(t.get('seeds', [])):>5} "
-                     f"{full:>8.0f}  {quick:>6.0f}  {t['title']}")  # fmt: skip
-    lines.append("minutes: one run after another on the machine that measured each table")
+        rows = [r for r in t.get("rows", []) if r.get("command")]
+        if not rows:
+            continue  # figures no command reruns (measured before their runs were kept)
+        runs = len(rows) * len(t.get("seeds", []))
+        full = f"{runs * t['minutes_per_run']:.0f}" if "minutes_per_run" in t else "-"
+        quick = t.get("quick", {}).get("minutes_per_run")
+        quick = f"{runs * quick:.0f}" if quick else "-"
+        lines.append(f"{name:<20} {len(rows):>4} {len(t['seeds']):>5} {full:>8} {quick:>6}  "
+                     f"{t['title']}")  # fmt: skip
+    lines.append("minutes: one run after another, on the machine that measured each table")
     return "\n".join(lines)
 
 

@@ -60,7 +60,8 @@ def stats(values: list[float]) -> dict:
 
 
 def row_stats(row: dict, metric: str) -> dict | None:
-    """A row's figure for `metric`: from its runs, else its summary; None if never measured."""
+    """A row's figure for `metric`: from its runs, else its summary ({"mean", "std", "n"}, or
+    {"text"} for a figure published as a range); None if never measured."""
     runs = [r["metrics"][metric] for r in row.get("runs", []) if metric in r.get("metrics", {})]
     if runs:
         return stats(runs)
@@ -76,32 +77,50 @@ def number(value: float) -> str:
 
 
 def cell(figure: dict | None) -> str:
+    """mean ± std (2 significant digits) over a row's seeds; the mean alone for one run."""
     if figure is None:
         return ""
+    if "text" in figure:
+        return figure["text"]
     if figure["n"] <= 1 or not math.isfinite(figure["std"]):
         return number(figure["mean"])
-    return f"{number(figure['mean'])} ± {number(figure['std'])}"
+    std = figure["std"]
+    return (
+        f"{number(figure['mean'])} ± {std:,.0f}"
+        if std >= 10
+        else f"{number(figure['mean'])} ± {std:.2g}"
+    )
 
 
 def markdown(table: dict) -> str:
-    """The table as markdown: a line per row (mean ± std over its seeds), then the paper's."""
-    metrics = table["metrics"]
-    head = ["run", *metrics, "seeds", "wall s"]
+    """The table as markdown: a line per row (mean ± std over its seeds), then the paper's;
+    time columns where runs recorded them, a verdict column where rows have one."""
+    metrics, rows = table["metrics"], table["rows"]
+    timed = any(r.get(k) is not None for row in rows for r in row.get("runs", [])
+                for k in ("wall_s", "cpu_s"))  # fmt: skip
+    verdicts = any("verdict" in row for row in rows)
+    head = ["run", *metrics, "seeds", *(["wall s", "CPU s"] if timed else []),
+            *(["verdict"] if verdicts else [])]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for row in table["rows"]:
+    for row in rows:
         runs = row.get("runs", [])
-        summary_n = next(iter(row.get("summary", {}).values()), {}).get("n", "")
+        summary_n = next((f.get("n", "") for f in row.get("summary", {}).values()), "")
         seeds_shown = _seeds([r["seed"] for r in runs]) if runs else str(summary_n)
-        walls = [r["wall_s"] for r in runs if r.get("wall_s") is not None]
         name = f"{row['name']}: `{row['command']}`" if row.get("command") else row["name"]
-        cells = [name, *(cell(row_stats(row, m)) for m in metrics), seeds_shown,
-                 cell(stats(walls)) if walls else ""]  # fmt: skip
+        cells = [name, *(cell(row_stats(row, m)) for m in metrics), seeds_shown]
+        if timed:
+            times = [[r[k] for r in runs if r.get(k) is not None] for k in ("wall_s", "cpu_s")]
+            cells += [cell(stats(t)) if t else "" for t in times]
+        if verdicts:
+            cells.append(row.get("verdict", ""))
         lines.append("| " + " | ".join(cells) + " |")
     paper = table.get("paper")
     for prow in paper.get("rows", []) if paper else []:
-        cells = [f"{prow['name']} ({paper['source']})",
-                 *(number(prow["metrics"][m]) if m in prow["metrics"] else "" for m in metrics),
-                 "", ""]  # fmt: skip
+        cells = [
+            f"{prow['name']} ({paper['source']})",
+            *(number(prow["metrics"][m]) if m in prow["metrics"] else "" for m in metrics),
+        ]
+        cells += [""] * (len(head) - len(cells))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -101,6 +101,11 @@ def check_group_choices(argv: list[str]) -> None:
 APPENDED = ("train.log", "metrics.jsonl", "provenance.jsonl")
 
 
+# Hydra's flags that take a value
+VALUED_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                "--config-dir", "-cd", "--experimental-rerun"}  # fmt: skip
+
+
 def resume_argv(argv: list[str]) -> list[str]:
     """Rewrite `gan train` arguments for continuing a run.
 
@@ -125,7 +130,9 @@ def resume_argv(argv: list[str]) -> list[str]:
         state = load(ckpt)
         stored.require(state, ckpt, ("config", "choices", "overrides"))
         original = stored.replay(state["config"], choices_of(state, ckpt), ckpt)
-        now = [a for a in argv if override_key(a) != "resume"]
+        flags = [a for i, a in enumerate(argv) if a.startswith("-")
+                 or (i > 0 and argv[i - 1] in VALUED_FLAGS)]  # fmt: skip
+        now = [a for a in argv if override_key(a) != "resume" and a not in flags]
         keys_now = {override_key(a) for a in now if "=" in a}
         chosen_now = tuple(f"{k}." for k in keys_now if _is_group_choice(k))
         # what is given now wins; a group chosen anew also drops the old choice's settings
@@ -134,7 +141,7 @@ def resume_argv(argv: list[str]) -> list[str]:
             for o in original
             if override_key(o) not in keys_now and not override_key(o).startswith(chosen_now)
         ]
-        argv = [*kept, *now, f"resume={given}", f"hydra.run.dir={run_dir_of(path)}"]
+        argv = [*flags, *kept, *now, f"resume={given}", f"hydra.run.dir={run_dir_of(path)}"]
         if _last_value(argv, "dataset") == "folder" and not _last_value(argv, "dataset.path"):
             raise ConfigError(
                 f"resume={given}: the run trained on dataset=folder; paths are never replayed "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Each stabiliser and new loss against the same run without it, 3 seeds, in a setting where its
-# paper says it helps; writes docs/stabilizers/<setting>/report.md (tables and plots, `gan
-# report`) for docs/stabilizers.md.
+# paper says it helps; writes runs/stabilizers/<setting>/report.md (tables and plots, `gan
+# report`), whose figures go to docs/results/stabilizers_<setting>.json.
 #   scripts/stabilizer_table.sh                  every row (about 2 hours on 2 CPU cores)
 #   scripts/stabilizer_table.sh digits stylegan2 only these settings
 #   ONLY="grid25/wgan_clip grid25/wgan_gp" scripts/stabilizer_table.sh grid25   only these rows
@@ -68,5 +68,5 @@ for setting in "${TABLES[@]}"; do
         stacked) metrics="[modes,mode_kl]" ;;
         *) metrics="[fid,precision,recall,classes]" ;;
     esac
-    report "$setting" "$metrics" "docs/stabilizers/$setting" "$setting"
+    report "$setting" "$metrics" "runs/stabilizers/$setting" "$setting"
 done

@@ -92,7 +92,9 @@ PINNED_LAYOUT = "device.channels_last=true"
 def pin_layout(args: tuple[str, ...]) -> tuple[str, ...]:
     if args[:1] != ("train",) or any(a.startswith("device.channels_last=") for a in args):
         return args
-    return (*args, PINNED_LAYOUT)
+    # beside the other overrides: Hydra takes them as one run of words, flags before or after
+    at = next((i for i, a in enumerate(args) if "=" in a and not a.startswith("-")), len(args))
+    return (*args[:at], PINNED_LAYOUT, *args[at:])
 
 
 def _start(args: tuple[str, ...], cwd: Path, env: dict | None, stdout: int):

@@ -124,15 +124,3 @@ def test_a_checkpoint_never_grants_trust(workdir):
                              capture_output=True, text=True, timeout=120)  # fmt: skip
         assert out.returncode != 0 and "evilmod" in out.stderr
     assert not marker.exists()
-
-
-def test_the_readme_shows_the_examples_as_they_are():
-    readme = (REPO / "README.md").read_text()
-    files = [EXAMPLES / "local" / "mymodels.py", EXAMPLES / "local" / "myconf" / "model" /
-             "mine.yaml", *sorted((EXAMPLES / "my_gan_plugin").rglob("*.py")),
-             *sorted((EXAMPLES / "my_gan_plugin").rglob("*.yaml")),
-             EXAMPLES / "my_gan_plugin" / "pyproject.toml"]  # fmt: skip
-    for path in files:
-        if path.name == "__init__.py":
-            continue
-        assert path.read_text().strip() in readme, f"README is missing {path.relative_to(REPO)}"

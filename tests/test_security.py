@@ -315,7 +315,7 @@ def test_sizes_from_a_stored_config_are_bounded_before_allocation(scene):
     scene.save(state)
     line = refused(scene, "eval", f"ckpt={scene.run}", f"out={scene.workdir / 'e.json'}")
     assert "limits.data_gb" in line
-    state["overrides"] = [*state["overrides"], "dataset=fake", "dataset.size=100000000000"]
+    state["choices"] = {**state.get("choices", {}), "dataset": "fake"}  # what resume replays
     scene.save(state)
     assert "limits.data_gb" in refused(scene, "train", f"resume={scene.run}", "steps=3")
     state["config"]["model"] = {

@@ -156,13 +156,13 @@ class TrainConfig(Checked):
     batch_size: int = 64  # the global batch of each update, over all ranks
     micro_batches: int = 1  # > 1: each rank's batch runs in this many parts whose gradients
     # add up before the update: the same update in less memory (batch norm and relativistic
-    # losses then see the statistics of a part; see README "Gradient accumulation")
+    # losses then see the statistics of a part; see docs/scaling.md, "Gradient accumulation")
     log_every: int = 50  # steps between scalars (the only host sync of the loop)
     sample_every: int = 250  # steps between fixed-noise sample grids
     ckpt_every: int = 500  # steps between checkpoints (the last step always saves)
     ckpt_keep: int = 3  # periodic checkpoints kept besides last.pt
     grid_size: int = 64  # samples in each grid, from the same fixed noise all run long
-    resume: str | None = None  # a run dir or checkpoint to continue (see README, "Resuming")
+    resume: str | None = None  # a run dir or checkpoint to continue (docs/running.md)
     trust: list[str] = field(default_factory=list)  # your modules whose builders may run
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 

@@ -21,7 +21,7 @@ PROTOCOLS = {
 _IMAGE_METRICS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density",
                   "coverage")  # fmt: skip
 METRICS = {  # what each kind reports (evaluate.py)
-    "digits": (*_IMAGE_METRICS, "classes", "class_kl", "intra_fid", "confident", "confident_real"),
+    "digits": (*_IMAGE_METRICS, "classes", "class_kl", "confident", "confident_real", "intra_fid"),
     "inception": _IMAGE_METRICS,
     "stacked": ("modes", "mode_kl", "confident", "modes_b", "mode_kl_b"),
     "modes": ("modes", "high_quality", "reverse_kl", "spread"),

@@ -7,7 +7,7 @@ D: the mirror image: strided 4x4 convolutions, LeakyReLU(0.2), a norm on every l
 `extra_layers` (the DCGAN reference code's n_extra_layers, as in WGAN's): 3x3 stride-1
 convolutions with a norm and the activation, in G before its last layer and in D after its
 first. Small images need them: at 8 px the plain D is one strided convolution and the final
-4x4 one, too shallow to judge strokes (README "Models").
+4x4 one, too shallow to judge strokes (docs/models.md).
 Weights are drawn from N(0, 0.02) as in the paper. Conditional (`num_classes`): G's batch norms
 become class-conditional, D gets a projection on its last 4x4 features (conditional.py).
 """

@@ -43,7 +43,7 @@ class Discriminator(nn.Module):
     (Fourier features, Tancik et al. 2020), frequencies drawn once from N(0, scale^2) cycles
     per unit and kept as a buffer (saved with the weights). A plain ReLU MLP on 2-D points is
     slow to resolve detail finer than its inputs' scale, such as the thin lines of samples a
-    G leaves between grid25's modes; with these features it sees them (README "Recipes")."""
+    G leaves between grid25's modes; with these features it sees them (docs/results.md)."""
 
     def __init__(self, data_shape: tuple[int, ...], hidden: int, depth: int, norm: str = "none",
                  fourier: int = 0, fourier_scale: float = 1.0):  # fmt: skip

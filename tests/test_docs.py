@@ -1,0 +1,156 @@
+"""The documentation is checked: every generated table equals what `make docs` writes from
+docs/results/, every page is reachable from the README, and every `gan ...` command in README.md
+and docs/ composes (`--cfg job`), its placeholders filled by a real run; the error examples
+print the error they show."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from conftest import error_line, run_gan, spec_of, tiny
+
+from gan_cli import results
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+VERBS = {"train", "sample", "eval", "report"}
+
+# Lines no test machine can run, each with why (everything else must compose).
+SKIP = {
+    "torchrun": "needs torchrun's several processes (tests/test_distributed.py runs one)",
+    "submitit_slurm": "needs a SLURM cluster",
+    "pip install": "installs a package (tests/test_plugins.py installs the example plugin)",
+}
+
+
+@functools.cache
+def cpu_matrix():
+    """scripts/cpu_matrix.py as a module (it reads and renders docs/results/cpu_*.jsonl)."""
+    spec = importlib.util.spec_from_file_location("cpu_matrix", ROOT / "scripts/cpu_matrix.py")
+    matrix = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(matrix)
+    return matrix
+
+
+def test_generated_tables_equal_their_results_files():
+    assert results.stale() == [], "run `make docs`"
+    matrix = cpu_matrix()
+    doc = matrix.DOC.read_text()
+    assert matrix.MARK.sub(lambda m: m[1] + matrix.render() + "\n" + m[3], doc) == doc
+
+
+def test_the_readme_is_short_and_reaches_every_page():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 300
+    linked = {Path(m).name for m in re.findall(r"\]\((docs/[\w.-]+\.md)\)", readme)}
+    for page in (ROOT / "docs").glob("*.md"):
+        text_links = {Path(m).name for p in PAGES for m in re.findall(r"\]\(([\w.-]+\.md)\)",
+                                                                      p.read_text())}  # fmt: skip
+        assert page.name in linked | text_links, f"{page.name} is linked from nowhere"
+    for link in re.findall(r"\]\(((?:docs|examples|benchmarks)/[^)]*)\)", readme):
+        assert (ROOT / link).exists(), link
+
+
+def commands() -> list[tuple[str, str]]:
+    """(page, command) for every `gan ...` line of a shell block or inline code."""
+    found = []
+    for page in PAGES:
+        text = page.read_text().replace("\\\n", " ")
+        blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+        lines = [ln for b in blocks for ln in b.splitlines()]
+        lines += re.findall(r"`(gan [^`]+)`", text)
+        for line in lines:
+            line = " ".join(line.split(" #", 1)[0].split())
+            line = re.sub(r"^(PYTHONPATH=\S+ )", "", line)
+            if line.startswith("gan ") and "..." not in line:
+                found.append((page.name, line))
+    return sorted(set(found))
+
+
+@pytest.fixture(scope="module")
+def a_run(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("docs")
+    run = work / "run"
+    out = run_gan("train", *tiny("steps=2", "eval.every=0"), f"hydra.run.dir={run}", cwd=work)
+    assert out.returncode == 0, out.stderr
+    return run
+
+
+# a placeholder's value (an all-capitals word: `model=M`, `seed=S`, `gan reproduce NAME`)
+EXAMPLE = {"model": "resnet", "loss": "hinge", "experiment": "grid25", "seed": "0",
+           "dataset": "digits", "": "digits"}  # fmt: skip
+
+
+def filled(command: str, run: Path) -> list[str] | None:
+    """The command's words with its placeholders filled (a finished run for RUN, PATH and the
+    example run folders, EXAMPLE's values for capitals), a sweep cut to its first value; None
+    for a line SKIP names."""
+    if any(word in command for word in SKIP) or re.fullmatch(r"gan [a-z]+( resume=)?", command):
+        return None  # a line SKIP names, or a verb named in prose (`gan eval`)
+    if re.fullmatch(r"[A-Z]+", command.split()[1]):
+        return None  # `gan VERB`
+    out = []
+    for word in shlex.split(command)[1:]:
+        key, sep, value = word.partition("=")
+        if key in ("ckpt", "resume", "path") or re.match(r"(outputs|runs)/|(RUN|PATH)$",
+                                                            value or key):  # fmt: skip
+            word = f"{key}={run}" if sep else str(run)
+        elif re.fullmatch(r"[A-Z]+", value or key):
+            word = f"{key}={EXAMPLE[key]}" if sep else EXAMPLE[""]
+        elif sep and "," in value and not value.startswith("["):
+            word = f"{key}={value.split(',')[0]}"  # one job of the sweep
+        out.append(word)
+    return [w for w in out if w not in ("--multirun", "-m")]
+
+
+ERROR = re.compile(r"`(gan [^`]+)` → `(error: [^`]+)`")  # an error example: command → line
+
+
+def in_process(words: list[str]) -> bool:
+    """A `gan train` line whose config the compose API gives as the command would (no
+    resume, no search path of its own, no flag but --cfg and --multirun)."""
+    flags = {w for w in words[1:] if w.startswith("-")} - {"--cfg", "--multirun"}
+    special = any(w.startswith(("resume=", "hydra.", "trust=")) for w in words)
+    return words[0] == "train" and not flags and not special
+
+
+@pytest.mark.e2e
+def test_every_command_in_the_docs_composes(a_run, workdir):
+    failing = {c for p in PAGES for c, _ in ERROR.findall(p.read_text())}  # the next test's
+    pages: dict[str, list[str]] = {}
+    for page, command in commands():
+        if command not in failing:
+            pages.setdefault(command, []).append(page)
+    checked = 0
+    for command, where in pages.items():
+        words = filled(command, a_run)
+        if not words:
+            continue
+        if words[0] == "reproduce":
+            names = [w for w in words[1:] if not w.startswith("-")]
+            assert all(n in results.names() for n in names), (where, command)
+            continue
+        if in_process(words):  # composed and validated as `gan train` does, in this process
+            spec_of(*(w for w in words[1:] if not w.startswith("-") and w != "job"))
+        else:
+            if words[0] in VERBS and not any(w.startswith(("--help", "--info", "--cfg"))
+                                             for w in words):  # fmt: skip
+                words = [*words, "--cfg", "job"]
+            out = run_gan(*words, cwd=ROOT)
+            assert out.returncode == 0, f"{where}: {command}\n{out.stderr}"
+        checked += 1
+    assert checked >= 40
+
+
+@pytest.mark.e2e
+def test_the_error_examples_print_their_error(workdir):
+    examples = [(p.name, m) for p in PAGES for m in ERROR.findall(p.read_text())]
+    assert examples
+    for page, (command, shown) in examples:
+        line = error_line(run_gan(*shlex.split(command)[1:], cwd=workdir))
+        assert line.startswith(shown.split("...")[0].rstrip(" (")), (page, command, line)
