@@ -63,8 +63,9 @@ def listing() -> str:
             continue  # figures no command reruns (measured before their runs were kept)
         runs = len(rows) * len(t.get("seeds", []))
         full = f"{runs * t['minutes_per_run']:.0f}" if "minutes_per_run" in t else "-"
-        quick = t.get("quick", {}).get("minutes_per_run")
-        quick = f"{runs * quick:.0f}" if quick else "-"
+        quick = t.get("quick", {})
+        quick_runs = len(quick.get("rows", rows)) * len(t.get("seeds", []))
+        quick = f"{quick_runs * quick['minutes_per_run']:.0f}" if quick else "-"
         lines.append(f"{name:<20} {len(rows):>4} {len(t['seeds']):>5} {full:>8} {quick:>6}  "
                      f"{t['title']}")  # fmt: skip
     lines.append("minutes: one run after another, on the machine that measured each table")
@@ -186,6 +187,8 @@ def reproduce(argv: list[str]) -> int:
         raise GanError(str(exc)) from None
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else table["seeds"]
     wanted = args.rows.split(",") if args.rows else [r["name"] for r in table["rows"]]
+    if args.quick and not args.rows:  # the rows the quick version reruns (default: all)
+        wanted = table.get("quick", {}).get("rows", wanted)
     rows = [r for r in table["rows"] if r["name"] in wanted and r.get("command")]
     if not rows:
         raise GanError(f"{args.name}: no rows to rerun among {', '.join(wanted)}")
@@ -221,4 +224,4 @@ def update(table: dict, name: str, ours: dict[str, list[dict]], quick: bool) -> 
                 row["runs"] = sorted([*kept, *ours[row["name"]]], key=lambda r: r["seed"])
                 row.pop("summary", None)
     results.save(name, table)
-    print(f"wrote docs/results/{name}.json (`make docs` regenerates the tables)")
+    print(f"wrote {results.folder() / name}.json (`make docs` regenerates the tables)")

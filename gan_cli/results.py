@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import statistics
 import sys
@@ -29,24 +30,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
+
+
+def folder() -> Path:
+    """Where the results files are: docs/results/, or $GAN_CLI_RESULTS (your own tables)."""
+    return Path(os.environ.get("GAN_CLI_RESULTS") or RESULTS)
 BLOCK = re.compile(r"(<!-- results: ([\w-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "mode_kl_b", "class_kl", "intra_fid"}
 
 
 def load(name: str) -> dict:
-    path = RESULTS / f"{name}.json"
+    path = folder() / f"{name}.json"
     if not path.is_file():
         known = ", ".join(names())
-        raise FileNotFoundError(f"no results file docs/results/{name}.json; known: {known}")
+        raise FileNotFoundError(f"no results file {path}; known: {known}")
     return json.loads(path.read_text())
 
 
 def save(name: str, table: dict) -> None:
-    (RESULTS / f"{name}.json").write_text(json.dumps(table, indent=1) + "\n")
+    (folder() / f"{name}.json").write_text(json.dumps(table, indent=1) + "\n")
 
 
 def names() -> list[str]:
-    return sorted(p.stem for p in RESULTS.glob("*.json"))
+    return sorted(p.stem for p in folder().glob("*.json"))
 
 
 def stats(values: list[float]) -> dict:

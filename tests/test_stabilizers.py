@@ -233,17 +233,25 @@ def test_lazy_regularisation_runs_every_k_d_steps_weighted_by_k_with_adam_rescal
     gan = build_gan(cfg, spec, (2,), CPU)
     (r1,) = gan.stabilizers
     calls: list[int] = []
-    penalty = r1.d_penalty
+    penalty, lazy_update = r1.d_penalty, gan._lazy_update
+    returned, stepped = [], []  # the penalty's value; what the lazy D step minimised
 
     def counted(*args):
         calls.append(gan.d_updates)
-        return penalty(*args)
+        returned.append(penalty(*args))
+        return returned[-1]
 
-    r1.d_penalty = counted
+    def recorded(opt, scaler, net, terms):
+        stepped.extend(t.detach() for part in terms for t in part)
+        return lazy_update(opt, scaler, net, terms)
+
+    r1.d_penalty, gan._lazy_update = counted, recorded
     batches = BatchStream(TensorSource(torch.randn(256, 2), "pts"), 16, 0, CPU.device)
     for _ in range(8):
         gan.step(batches)
     assert calls == [4, 8]  # after the 4th and 8th D update, in their own step
+    # weighted by k = 4 (StyleGAN2's rule: the k-th update stands for k), in the GAN's own step
+    torch.testing.assert_close(torch.stack(stepped), 4 * torch.stack(returned).detach())
     assert gan.d_every == 4 and gan.g_every == 1
     group = gan.opt_d.param_groups[0]
     assert group["lr"] == pytest.approx(spec.optim.lr_d * 4 / 5)

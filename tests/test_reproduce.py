@@ -1,0 +1,91 @@
+"""`gan reproduce`: reruns a table of results files over its seeds (real `gan train --multirun`
+runs, with the joblib launcher), stores them with --update, compares a rerun with what is
+stored and with the paper's figures, keeps quick runs apart per CPU kind and precision."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import error_line, run_gan
+
+from gan_cli import results
+
+pytestmark = pytest.mark.e2e
+
+# a small MLP on 25 Gaussians: seconds a run, and a score that depends on every step
+COMMAND = "gan train model=mlp dataset=grid25 model.hidden=32 model.latent_dim=8 batch_size=64"
+TABLE = {
+    "title": "A tiny table",
+    "description": "tests/test_reproduce.py",
+    "metrics": ["modes", "high_quality"],
+    "seeds": [0, 1],
+    "minutes_per_run": 0.2,
+    "quick": {"overrides": ["steps=30", "eval.every=30"], "minutes_per_run": 0.1},
+    "paper": {"source": "A paper", "rows": [{"name": "GAN", "metrics": {"modes": 17.3}}]},
+    "rows": [
+        {"name": "small", "command": f"{COMMAND} steps=60 eval.every=60", "runs": []},
+        {"name": "published", "summary": {"modes": {"mean": 20.0, "std": 1.0, "n": 3}}},
+    ],
+}
+
+
+@pytest.fixture
+def tables(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "tiny.json").write_text(json.dumps(TABLE))
+    return folder
+
+
+def reproduce(tables, *args: str, cwd):
+    return run_gan("reproduce", *args, cwd=cwd, env={"GAN_CLI_RESULTS": str(tables)},
+                   timeout=600)  # fmt: skip
+
+
+def test_reproduce_stores_compares_and_keeps_quick_runs_apart(tables, workdir):
+    out = reproduce(tables, "--list", cwd=workdir)
+    assert out.returncode == 0 and "tiny" in out.stdout, out.stderr
+
+    out = reproduce(tables, "tiny", "--update", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert "no stored figure" in out.stdout and "A paper" in out.stdout
+    stored = json.loads((tables / "tiny.json").read_text())
+    runs = stored["rows"][0]["runs"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    for run in runs:  # what each run recorded, nothing guessed
+        assert set(run["metrics"]) >= {"modes", "high_quality"}
+        assert run["cpu"] and run["precision"] == "fp32" and run["cpu_s"] > 0
+    assert stored["rows"][1] == TABLE["rows"][1]  # a published summary is kept as it was
+    assert not list(workdir.iterdir())  # the runs went to a temporary folder
+
+    # the same runs again on the same machine: the same figures, within the stored spread
+    out = reproduce(tables, "tiny", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    verdicts = [ln for ln in out.stdout.splitlines() if ln.startswith("small")]
+    assert len(verdicts) == 2 and all("within the stored spread" in v for v in verdicts), out.stdout
+
+    out = reproduce(tables, "tiny", "--quick", "--seeds", "0", "--update", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    quick = json.loads((tables / "tiny.json").read_text())["quick_runs"]
+    ((key, rows),) = quick.items()
+    assert key.endswith("| fp32") and [r["seed"] for r in rows["small"]] == [0]
+    assert json.loads((tables / "tiny.json").read_text())["rows"][0]["runs"] == runs
+
+
+def test_reproduce_errors_are_one_line(tables, workdir):
+    out = reproduce(tables, "nosuch", cwd=workdir)
+    assert out.returncode != 0 and "nosuch" in error_line(out)
+    table = {**TABLE, "rows": [TABLE["rows"][1]]}
+    (tables / "tiny.json").write_text(json.dumps(table))
+    out = reproduce(tables, "tiny", cwd=workdir)
+    assert out.returncode != 0 and "no rows to rerun" in error_line(out)
+
+
+def test_the_shipped_tables_name_real_commands():
+    """Every row a table reruns is a `gan train` line (test_docs composes each command)."""
+    for name in results.names():
+        for row in results.load(name)["rows"]:
+            assert "runs" in row or "summary" in row, (name, row["name"])
+            if row.get("command"):
+                assert row["command"].startswith("gan train"), (name, row["name"])
