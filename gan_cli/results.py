@@ -35,6 +35,8 @@ RESULTS = ROOT / "docs" / "results"
 def folder() -> Path:
     """Where the results files are: docs/results/, or $GAN_CLI_RESULTS (your own tables)."""
     return Path(os.environ.get("GAN_CLI_RESULTS") or RESULTS)
+
+
 BLOCK = re.compile(r"(<!-- results: ([\w-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "mode_kl", "mode_kl_b", "class_kl", "intra_fid"}
 
