@@ -24,15 +24,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli import config, plugins, registry, sweep
 from gan_cli.errors import ConfigError, GanError, Stop
+from gan_cli.plugins import config_dir
 from gan_cli.resume import VALUED_FLAGS as RESUME_VALUED_FLAGS
-
-
-def config_dir() -> str:
-    """conf/ inside the installed package (a wheel), else conf/ at the top of the checkout."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "conf"
-    return str(packaged if packaged.is_dir() else here.parent / "conf")
-
 
 config.register()
 

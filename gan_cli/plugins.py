@@ -54,6 +54,14 @@ def load_plugins() -> tuple[Plugin, ...]:
     return tuple(plugins)
 
 
+def config_dir() -> str:
+    """gan-cli's own conf/: inside the installed package (a wheel), else at the top of the
+    checkout. Plugins' folders (conf_dirs) join it on Hydra's search path."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "conf"
+    return str(packaged if packaged.is_dir() else here.parent / "conf")
+
+
 def conf_dirs() -> list[Path]:
     return [Path(p.conf) for p in load_plugins() if p.conf and Path(p.conf).is_dir()]
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import torch
 
-from gan_cli.runtime import native_bf16
-
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
 
@@ -61,6 +59,19 @@ def cpu_name() -> str:
         pass
     bf16 = ", native bf16" if native_bf16(torch.device("cpu")) else ""
     return f"{model} ({torch.backends.cpu.get_cpu_capability()}{bf16})"
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Does this device compute bfloat16 natively (so bf16 autocast is a speed-up)?
+
+    CUDA: Ampere or newer. CPU: oneDNN's check for AVX512-BF16 / AMX; on other CPUs bf16 is
+    emulated and slower than fp32."""
+    if device.type == "cuda":  # is_bf16_supported() also says yes where bf16 is only emulated
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def provenance(device: torch.device) -> dict:

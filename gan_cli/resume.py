@@ -181,10 +181,9 @@ def _options(group: str) -> dict[str, str]:
     """`_target_` -> the name of the conf/<group>/ option (or an installed plugin's) naming it
     (a `_global_` option, such as loss=wasserstein, names it under `<group>._target_`)."""
     from gan_cli import plugins
-    from gan_cli.cli import config_dir
 
     found: dict[str, str] = {}
-    for folder in [Path(config_dir()), *plugins.conf_dirs()]:
+    for folder in [Path(plugins.config_dir()), *plugins.conf_dirs()]:
         for file in sorted((folder / group).glob("*.yaml")):
             data = yaml.safe_load(file.read_text()) or {}
             target = data.get("_target_") or (data.get(group) or {}).get("_target_")

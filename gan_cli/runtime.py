@@ -24,6 +24,7 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from gan_cli.config import DeviceConfig
 from gan_cli.config.run import FP16_ON_CPU
 from gan_cli.errors import ConfigError
+from gan_cli.provenance import native_bf16
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -190,19 +191,6 @@ def keep_freed_memory() -> None:
     libc.mallopt(m_mmap_threshold, 32 * 2**20)  # glibc's largest value
     libc.mallopt(m_trim_threshold, 2**30)
     libc.mallopt(m_top_pad, 64 * 2**20)
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Does this device compute bfloat16 natively (so bf16 autocast is a speed-up)?
-
-    CUDA: Ampere or newer. CPU: oneDNN's check for AVX512-BF16 / AMX; on other CPUs bf16 is
-    emulated and slower than fp32."""
-    if device.type == "cuda":  # is_bf16_supported() also says yes where bf16 is only emulated
-        return torch.cuda.get_device_capability(device)[0] >= 8
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def seed_everything(seed: int) -> None:

@@ -17,18 +17,11 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from gan_cli.data.source import to_unit_range
+from gan_cli.data.source import collate, to_unit_range
 from gan_cli.errors import DataError
 from gan_cli.registry import register
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
-
-
-def collate(items: list[Tensor | str]) -> Tensor | str:
-    """A batch of images, or the first unreadable image's one-line error (raised by the main
-    process: an exception in a worker would come back as a traceback)."""
-    bad = next((x for x in items if isinstance(x, str)), None)
-    return bad if bad is not None else torch.stack(items)  # type: ignore[arg-type]
 
 
 class _Images(Dataset):

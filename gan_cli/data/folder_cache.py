@@ -21,8 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from gan_cli.data.folder import collate
-from gan_cli.data.source import TensorSource
+from gan_cli.data.source import TensorSource, collate
 from gan_cli.errors import DataError
 
 

@@ -130,3 +130,10 @@ class BatchStream:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.taken, self._it = int(state["epoch"]), int(state["taken"]), None
+
+
+def collate(items: list[Tensor | str]) -> Tensor | str:
+    """A batch of images, or the first unreadable image's one-line error (raised by the main
+    process: an exception in a worker would come back as a traceback)."""
+    bad = next((x for x in items if isinstance(x, str)), None)
+    return bad if bad is not None else torch.stack(items)  # type: ignore[arg-type]
