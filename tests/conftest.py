@@ -93,7 +93,9 @@ def pin_layout(args: tuple[str, ...]) -> tuple[str, ...]:
     if args[:1] != ("train",) or any(a.startswith("device.channels_last=") for a in args):
         return args
     # beside the other overrides: Hydra takes them as one run of words, flags before or after
-    at = next((i for i, a in enumerate(args) if "=" in a and not a.startswith("-")), len(args))
+    # (after the last: a sweep's summary names each job by its overrides, in the order given)
+    at = max((i + 1 for i, a in enumerate(args) if "=" in a and not a.startswith("-")),
+             default=len(args))  # fmt: skip
     return (*args[:at], PINNED_LAYOUT, *args[at:])
 
 
