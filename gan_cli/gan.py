@@ -47,6 +47,7 @@ class Part:
     z: Tensor
     c: Tensor | None
     fake: Tensor | None = None
+    scores: tuple[Tensor, Tensor] | None = None  # D's (real, fake) scores, in the main D phase
 
 
 def make_optimizer(
@@ -92,7 +93,7 @@ class GAN:
         self.d_inputs = sorted(self.stabilizers, key=lambda s: s.d_input_order)
         self.samples_per_score = 1  # samples behind each D score (packing: m)
         for s in self.stabilizers:
-            self.samples_per_score *= getattr(s, "m", 1)
+            self.samples_per_score *= s.samples_per_score
         # penalties due at every update join the main loss; lazy ones (every k updates, one
         # interval per network) run in their own step, weighted by k (Dreg, Greg)
         self.d_every = max((s.every for s in self.stabilizers if s.every > 1), default=1)
@@ -145,7 +146,9 @@ class GAN:
                     real_scores = self.run_D(real, part.c)  # real data labelled real ...
                     fake_scores = self.run_D(fake, part.c)  # ... generated labelled fake
                     loss = self.loss.d_loss(real_scores, fake_scores)
+                part.scores = (real_scores, fake_scores)
                 penalties = self._d_penalties(part, lazy=False)
+                part.scores = None  # (the lazy step comes after the update: no stale scores)
                 self._backward(self.scaler_d, sum(penalties, loss), len(parts))
             for s in self.stabilizers:
                 s.observe_real(real_scores)
@@ -198,7 +201,8 @@ class GAN:
     def _d_penalties(self, part: Part, lazy: bool) -> list[Tensor]:
         """D's penalties due at every update (lazy=False), or the lazy ones weighted by k."""
         due = [s for s in self.stabilizers if (s.every > 1) == lazy]
-        terms = [(s.every, s.d_penalty(self, part.real, part.fake.detach(), part.c)) for s in due]
+        terms = [(s.every, s.d_penalty(self, part.real, part.fake.detach(), part.c, part.scores))
+                 for s in due]  # fmt: skip
         return [k * t if lazy else t for k, t in terms if t is not None]
 
     def set_progress(self, step: int, total: int) -> None:

@@ -21,6 +21,7 @@ from gan_cli.config.run import LimitsConfig
 from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.metrics.evaluate import class_labels
+from gan_cli.models.common import has_mapping
 from gan_cli.networks import (
     build_networks,
     build_stabilizers,
@@ -102,7 +103,7 @@ def interpolation(G: nn.Module, cfg: SampleConfig, c: Tensor | None, device) -> 
     mapping network (StyleGAN2), spherical in z otherwise."""
     a, b = (latents(G, 1, s, device) for s in cfg.interpolate)
     t = torch.linspace(0, 1, cfg.n, device=device)
-    if hasattr(G, "synthesis"):
+    if has_mapping(G):
         wa, wb = (G.ws(z, None if c is None else c[:1], cfg.truncation) for z in (a, b))
         return G.synthesis(torch.lerp(wa, wb, t[:, None, None]))
     return generate(G, slerp(a[0], b[0], t), c)
@@ -112,7 +113,7 @@ def interpolation(G: nn.Module, cfg: SampleConfig, c: Tensor | None, device) -> 
 def sample(_: DictConfig, cfg: SampleConfig) -> None:
     device = pick_device(cfg.device.type)
     G, state = load_generator(cfg.ckpt, device, cfg.ema, cfg.limits)
-    if cfg.truncation != 1 and not hasattr(G, "mapping"):
+    if cfg.truncation != 1 and not has_mapping(G):
         raise ConfigError(f"truncation={cfg.truncation}: needs a generator with a mapping "
                           "network (model=stylegan2)")  # fmt: skip
     out = Path(cfg.out).expanduser()

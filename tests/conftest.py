@@ -19,7 +19,7 @@ from prefork import Server
 
 from gan_cli import checkpoint
 from gan_cli.cli import config_dir  # also registers the schemas
-from gan_cli.config import TrainConfig, validate
+from gan_cli.config import SCHEMAS, TrainConfig, validate
 from gan_cli.resume import latest
 
 GAN = str(Path(sys.executable).with_name("gan"))  # the console script pip installed
@@ -29,30 +29,17 @@ GAN = str(Path(sys.executable).with_name("gan"))  # the console script pip insta
 PARALLEL = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
 if PARALLEL:
     torch.set_num_threads(1)
-# Small networks and short runs: these tests check behaviour, not image quality.
-_TINY = {
-    "dcgan": ["model.g_width=8", "model.d_width=8", "model.latent_dim=16"],
-    "mlp": ["model.hidden=32", "model.latent_dim=8"],
-    "resnet": ["model.g_width=8", "model.d_width=8", "model.latent_dim=16"],
-    "stylegan2": [
-        "model.latent_dim=16",
-        "model.w_dim=16",
-        "model.mapping_depth=2",
-        "model.channel_base=256",
-        "model.channel_max=16",
-    ],
-}
-
-
 # A data set no model is tuned for (conf/tuned/ has no file for it): what the models give with
 # their plain defaults, 32 px grayscale (composing never loads it).
 PLAIN = ("dataset=fake", "dataset.channels=1", "dataset.resolution=32")
 
 
 def tiny(*overrides: str) -> list[str]:
-    """`overrides` plus small networks and batches for whichever model they pick."""
+    """`overrides` plus small networks (the schema's SMALL) and batches for whichever model they
+    pick: these tests check behaviour, not image quality."""
     model = next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), "dcgan")
-    return [*overrides, *_TINY[model], "batch_size=16"]
+    small = [f"model.{k}={v}" for k, v in SCHEMAS["model"][model].SMALL.items()]
+    return [*overrides, *small, "batch_size=16"]
 
 
 def compose_train(*overrides: str) -> DictConfig:

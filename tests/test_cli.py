@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import GAN, PREFORKED, gan_env, pin_layout, read_events, run_gan, tiny
 from omegaconf import OmegaConf
+from test_config import choices
 
 from gan_cli import checkpoint
 from gan_cli.models import dcgan
@@ -42,7 +43,7 @@ def test_a_forked_command_is_the_console_script_in_its_own_process(workdir):
 def test_train_help_is_hydras_with_the_config_groups(workdir):
     out = run_gan("train", "--help", cwd=workdir)
     assert out.returncode == 0
-    for group in ("model: dcgan, mlp", "loss:", "dataset:", "device: auto, cpu, cuda"):
+    for group in (f"model: {MODELS}", "loss:", "dataset:", "device: auto, cpu, cuda"):
         assert group in out.stdout
 
 
@@ -127,10 +128,13 @@ def test_four_loss_multirun_writes_four_runs(workdir):
         assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 2
 
 
+MODELS = ", ".join(choices("model"))
+
+
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("model=foo", "error: model=foo: no such choice; choose from dcgan, mlp"),
+        ("model=foo", f"error: model=foo: no such choice; choose from {MODELS}"),
         ("batch_size=-1", "error: batch_size=-1: must be >= 1"),
         ("optim.lr=abc", "optim.lr"),
         ("dataset=folder", "dataset.path"),
@@ -220,7 +224,7 @@ complete_line "gan train optim.l"
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "train"
-    assert set(lines[1].split()) == {"model=dcgan", "model=mlp", "model=resnet", "model=stylegan2"}
+    assert set(lines[1].split()) == {f"model={m}" for m in choices("model")}
     assert lines[2] == "loss=hinge"
     assert set(lines[3].split()) == {"optim.lr=", "optim.lr_d=", "optim.lr_g="}
 

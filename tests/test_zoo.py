@@ -3,22 +3,31 @@ conditional or not; labels reach G and D; StyleGAN2's pieces against direct comp
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import PLAIN, compose_train
+from test_config import choices
 
-from gan_cli.models import dcgan, resnet, stylegan2
+from gan_cli.config import SCHEMAS
+from gan_cli.config.model import ImageModelConfig
+from gan_cli.models import resnet, stylegan2
 from gan_cli.models.conditional import ConditionalBatchNorm2d
+from gan_cli.registry import resolve
 
-SMALL = {
-    "dcgan": (dcgan, {"g_width": 8, "d_width": 8, "latent_dim": 16}, (8, 16, 32, 64)),
-    "resnet": (resnet, {"g_width": 16, "d_width": 16, "latent_dim": 16},
-               (8, 16, 32, 48, 64, 128)),
-    "stylegan2": (stylegan2, {"latent_dim": 16, "w_dim": 16, "mapping_depth": 2,
-                              "channel_base": 512, "channel_max": 32}, (8, 16, 32, 64, 128, 256)),
-}  # fmt: skip
+
+@functools.cache
+def builder(name: str):
+    """A model's build function, as its YAML names it (conf/model/<name>.yaml)."""
+    return resolve("model", compose_train(f"model={name}", *PLAIN).model._target_, "model")
+
+
+# every image model in conf/model/, small (its schema's SMALL), at every size it claims
+SMALL = {m: (builder(m), s.SMALL, s.RESOLUTIONS) for m in choices("model")
+         if issubclass(s := SCHEMAS["model"][m], ImageModelConfig)}  # fmt: skip
 CASES = [(name, res, ch, k) for name, (_, _, resolutions) in SMALL.items() for res in resolutions
          for ch in (1, 3) for k in (0, 10)]  # fmt: skip
 
@@ -26,11 +35,11 @@ CASES = [(name, res, ch, k) for name, (_, _, resolutions) in SMALL.items() for r
 @pytest.mark.parametrize(("name", "res", "channels", "classes"), CASES,
                          ids=[f"{n}-{r}px-{c}ch-{k}cls" for n, r, c, k in CASES])  # fmt: skip
 def test_every_model_builds_for_what_it_claims(name, res, channels, classes):
-    module, params, _ = SMALL[name]
+    build, params, _ = SMALL[name]
     if name == "resnet":  # self-attention where the size allows it (8 px: nowhere)
         params = {**params, "attention": ([0] + resnet.attention_sizes(res))[-1]}
     torch.manual_seed(0)
-    G, D = module.build((channels, res, res), conditional=bool(classes), num_classes=classes,
+    G, D = build((channels, res, res), conditional=bool(classes), num_classes=classes,
                         **params)  # fmt: skip
     z = torch.randn(4, G.latent_dim)
     c = torch.tensor([0, 1, 2, 3]) if classes else None
@@ -53,9 +62,9 @@ def test_every_model_builds_for_what_it_claims(name, res, channels, classes):
 
 @pytest.mark.parametrize("name", list(SMALL))
 def test_unclaimed_resolutions_are_refused(name):
-    module, params, _ = SMALL[name]
+    build, params, _ = SMALL[name]
     with pytest.raises(ValueError):
-        module.build((3, 24, 24), **params)
+        build((3, 24, 24), **params)
 
 
 def test_resnet_self_attention_sits_at_its_resolution_and_starts_as_the_identity():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from omegaconf import MISSING
 
@@ -15,6 +15,16 @@ from gan_cli.errors import ConfigError
 @dataclass
 class LossConfig(Checked):
     _target_: str = MISSING  # a registered GANLoss subclass
+
+    PAIRED: ClassVar[bool] = False  # scores real and generated samples in pairs (RpGAN)
+
+
+@schema("loss", "paired")
+@dataclass
+class PairedLossConfig(LossConfig):
+    """An objective on pairs (real x_i, generated G(z_i)): G's batch must stay whole."""
+
+    PAIRED: ClassVar[bool] = True
 
 
 @schema("loss", "critic")

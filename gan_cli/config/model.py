@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 from omegaconf import MISSING
 
+from gan_cli.config import sizes
 from gan_cli.config.base import Checked, choice, schema
 from gan_cli.config.dataset import ImageDatasetConfig
 from gan_cli.errors import ConfigError
-from gan_cli.models import sizes
 
 
 class Norm(str, Enum):
@@ -26,6 +26,9 @@ class ModelConfig(Checked):
     latent_dim: int = 100  # size of the noise vector z
 
     MAPPING: ClassVar[bool] = False  # a mapping network z -> w (truncation, path length)
+    # A small instance of the model, as overrides of its fields: what tests and smoke runs
+    # build (seconds on a CPU), so a new model is covered by them without a test edit.
+    SMALL: ClassVar[dict[str, Any]] = {"latent_dim": 16}
 
     def check(self, root: Any) -> None:
         self.require_positive("latent_dim")
@@ -68,6 +71,7 @@ class DCGANConfig(ImageModelConfig):
     extra_layers: int = 0  # 3x3 stride-1 layers in G and D at the image's size / 2 (8-16 px)
 
     RESOLUTIONS: ClassVar[tuple[int, ...]] = sizes.DCGAN_RESOLUTIONS
+    SMALL: ClassVar[dict[str, Any]] = {"g_width": 8, "d_width": 8, "latent_dim": 16}
 
     def check(self, root: Any) -> None:
         super().check(root)
@@ -84,6 +88,7 @@ class ResNetConfig(ImageModelConfig):
     attention: int = 0  # resolution of a self-attention block in G and D (SAGAN); 0: none
 
     RESOLUTIONS: ClassVar[tuple[int, ...]] = sizes.RESNET_RESOLUTIONS
+    SMALL: ClassVar[dict[str, Any]] = {"g_width": 8, "d_width": 8, "latent_dim": 16}
 
     def check(self, root: Any) -> None:
         super().check(root)
@@ -106,6 +111,8 @@ class StyleGAN2Config(ImageModelConfig):
 
     MAPPING: ClassVar[bool] = True
     RESOLUTIONS: ClassVar[tuple[int, ...]] = sizes.STYLEGAN2_RESOLUTIONS
+    SMALL: ClassVar[dict[str, Any]] = {"latent_dim": 16, "w_dim": 16, "mapping_depth": 2,
+                                       "channel_base": 256, "channel_max": 16}  # fmt: skip
 
     def check(self, root: Any) -> None:
         super().check(root)
@@ -121,6 +128,8 @@ class MLPConfig(ModelConfig):
     d_norm: Norm = Norm.none
     d_fourier: int = 0  # > 0: D also sees sin/cos of this many random projections of x
     d_fourier_scale: float = 1.0  # their frequencies' std, in cycles per unit of the data
+
+    SMALL: ClassVar[dict[str, Any]] = {"hidden": 32, "latent_dim": 8}
 
     def check(self, root: Any) -> None:
         super().check(root)

@@ -1,5 +1,5 @@
 """The image sizes each model builds, in one torch-free place: the model files check them when
-they build, the config schemas (gan_cli/config/model.py) at composition, with the key named."""
+they build, the config schemas (model.py) at composition, with the key named."""
 
 from __future__ import annotations
 

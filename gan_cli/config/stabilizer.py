@@ -1,8 +1,11 @@
 """Schemas of conf/stabilizers/: each stabiliser's parameters and what it can be combined with.
 
-Class attributes say what a stabiliser is, for the checks that refuse bad combinations:
+Class attributes say what a stabiliser is, for the checks that refuse bad combinations (all
+in StabilizerConfig.check, so a new stabiliser declares them and writes no rule of its own):
 LIPSCHITZ (keeps a critic Lipschitz: what a Wasserstein loss needs), GRADIENT_PENALTY (a
-per-sample gradient penalty: meaningless on a D with batch norm), IMAGE_ONLY (needs images).
+per-sample gradient penalty: meaningless on a D with batch norm), IMAGE_ONLY (needs images),
+NEEDS_MAPPING (needs a generator with a mapping network), DROPS_SAMPLES (G learns from part of
+its batch: breaks a paired loss).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, ClassVar
 
 from omegaconf import MISSING
 
-from gan_cli.config.base import Checked, schema
+from gan_cli.config.base import Checked, choice, schema
 from gan_cli.config.dataset import is_image
 from gan_cli.errors import ConfigError
 
@@ -26,6 +29,8 @@ class StabilizerConfig(Checked):
     LIPSCHITZ: ClassVar[bool] = False
     GRADIENT_PENALTY: ClassVar[bool] = False
     IMAGE_ONLY: ClassVar[bool] = False
+    NEEDS_MAPPING: ClassVar[bool] = False
+    DROPS_SAMPLES: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -46,6 +51,16 @@ class StabilizerConfig(Checked):
                     "model.d_norm=layer or model.d_norm=none (experiment=wgan_gp gives the "
                     "paper's setting)"
                 )
+        if self.NEEDS_MAPPING and not getattr(root.model, "MAPPING", False):
+            raise ConfigError(
+                f"stabilizers=[{self.name}] needs a generator with a mapping network "
+                "(model=stylegan2)"
+            )
+        if self.DROPS_SAMPLES and root.loss.PAIRED:
+            raise ConfigError(
+                f"stabilizers=[{self.name}] drops some of G's samples, which breaks the "
+                f"real/generated pairs of loss={choice(root, 'loss')}; use another loss"
+            )
 
 
 @schema("stabilizers", "gradient_penalty")
@@ -151,13 +166,11 @@ class PathLengthConfig(StabilizerConfig):
     decay: float = 0.01  # of the running mean path length
     batch_shrink: int = 2  # the penalty's batch is this many times smaller
 
+    NEEDS_MAPPING: ClassVar[bool] = True
+
     def check(self, root: Any) -> None:
+        super().check(root)
         self.require_positive("weight", "every", "decay", "batch_shrink")
-        if not getattr(root.model, "MAPPING", False):
-            raise ConfigError(
-                f"stabilizers=[{self.name}] needs a generator with a mapping network "
-                "(model=stylegan2)"
-            )
 
 
 @schema("stabilizers", "packing")
@@ -181,15 +194,13 @@ class TopKConfig(StabilizerConfig):
     nu: float = 0.5  # the smallest share of G's batch kept
     period: int = 50_000  # images G makes between two shrinks of k
 
+    DROPS_SAMPLES: ClassVar[bool] = True
+
     def check(self, root: Any) -> None:
+        super().check(root)
         self.require("gamma", 0 < self.gamma <= 1, "in (0, 1]")
         self.require("nu", 0 < self.nu <= 1, "in (0, 1]")
         self.require_positive("period")
-        if "RelativisticPairing" in str(getattr(root.loss, "_target_", "")):
-            raise ConfigError(
-                f"stabilizers=[{self.name}] drops some of G's samples, which breaks the "
-                "real/generated pairs of loss=rpgan; use another loss"
-            )
 
 
 def check_lazy_intervals(stabilizers: dict[str, Any]) -> None:

@@ -1,5 +1,4 @@
-"""GAN objectives, one per file, behind the phase interface in `base.py`."""
+"""GAN objectives, one per file, behind the phase interface in `base.py` (`GANLoss`).
 
-from gan_cli.losses.base import GANLoss
-
-__all__ = ["GANLoss"]
+Kept free of imports: the config package looks here for `<name>_schema.py` files without
+loading torch."""

@@ -5,6 +5,12 @@ from __future__ import annotations
 from torch import nn
 
 
+def has_mapping(G: nn.Module) -> bool:
+    """Does G's class declare a mapping network z -> w (`has_mapping = True`, with `ws(z, c,
+    truncation)` and `synthesis(ws)`)? What truncation and walks in w need (StyleGAN2)."""
+    return bool(getattr(type(G), "has_mapping", False))
+
+
 def d_norm_layer(kind: str, channels: int, conv: bool) -> nn.Module:
     """The normalisation of D's hidden layers: batch, layer (per sample) or none.
 

@@ -18,9 +18,9 @@ import math
 
 from torch import Tensor, nn
 
+from gan_cli.config.sizes import DCGAN_RESOLUTIONS
 from gan_cli.models.common import d_norm_layer, init_dcgan_weights
 from gan_cli.models.conditional import Projection, g_norm, run_layers
-from gan_cli.models.sizes import DCGAN_RESOLUTIONS
 from gan_cli.registry import register
 
 

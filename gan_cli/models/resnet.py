@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_cli.config.sizes import RESNET_RESOLUTIONS, attention_sizes
 from gan_cli.models.conditional import NeedsLabels, Projection, g_norm, run_layers
-from gan_cli.models.sizes import RESNET_RESOLUTIONS, attention_sizes
 from gan_cli.registry import register
 
 RESOLUTIONS = RESNET_RESOLUTIONS

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_cli.models.sizes import STYLEGAN2_RESOLUTIONS
+from gan_cli.config.sizes import STYLEGAN2_RESOLUTIONS
 from gan_cli.registry import register
 
 RESOLUTIONS = STYLEGAN2_RESOLUTIONS
@@ -183,6 +183,8 @@ class Mapping(nn.Module):
 
 
 class Generator(nn.Module):
+    has_mapping = True  # sampling may truncate in w and walk in w (models/common.py)
+
     def __init__(self, latent_dim: int, w_dim: int, mapping_depth: int, channels: int,
                  resolution: int, base: int, cap: int, style_mixing: float,
                  num_classes: int):  # fmt: skip

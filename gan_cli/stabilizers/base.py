@@ -6,8 +6,10 @@ Building (networks.py, also when sampling a checkpoint):
 Training (gan.py), through the step's one seam run_G / run_D:
     attach(gan)           once, when the GAN is assembled (EMA makes its copy of G)
     d_input(x)            what D sees, inside run_D, in `d_input_order` (augment, then pack)
-    d_penalty(gan, real, fake, c)   a term added to D's loss (gradient penalties); with
-                          `every` > 1 it runs lazily, every k-th D update, weighted by k
+    d_penalty(gan, real, fake, c, scores)   a term added to D's loss (gradient penalties,
+                          consistency); `scores`: D's (real, generated) scores of this batch,
+                          with their graph (None in a lazy step); with `every` > 1 it runs
+                          lazily, every k-th D update, weighted by k
     g_penalty(gan, n, c)  a term added to G's loss, with `g_every` likewise (path length)
     g_scores(scores)      D's scores of G's samples that G's loss sees (top-k keeps the best)
     observe_real(scores)  D's scores of each real batch (ADA's overfitting heuristic)
@@ -17,7 +19,7 @@ Training (gan.py), through the step's one seam run_G / run_D:
     state_dict() / load_state_dict()   whatever must survive a resume, bit-exact
 `report(name, tensor)` sends a scalar to TensorBoard and metrics.jsonl (stats.py).
 A new stabiliser: a subclass in its own file with `@register("stabilizer")`, a YAML file in
-conf/stabilizers/, and a schema in gan_cli/config/stabilizer.py for its parameters.
+conf/stabilizers/, and its schema in `<name>_schema.py` beside it (docs/extending.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Stabilizer:
     d_input_order = 0  # order of d_input among stabilisers (augmentation before packing)
     every = 1  # d_penalty interval in D updates (lazy regularisation when > 1)
     g_every = 1  # g_penalty interval in G updates
+    samples_per_score = 1  # samples behind each of D's scores (packing: m)
     sampler: nn.Module | None = None
 
     def report(self, name: str, value: Tensor) -> None:
@@ -50,8 +53,8 @@ class Stabilizer:
     def d_input(self, x: Tensor) -> Tensor:
         return x
 
-    def d_penalty(self, gan: Any, real: Tensor, fake: Tensor, c: Tensor | None = None
-                  ) -> Tensor | None:  # fmt: skip
+    def d_penalty(self, gan: Any, real: Tensor, fake: Tensor, c: Tensor | None = None,
+                  scores: tuple[Tensor, Tensor] | None = None) -> Tensor | None:  # fmt: skip
         return None
 
     def g_penalty(self, gan: Any, n: int, c: Tensor | None = None) -> Tensor | None:

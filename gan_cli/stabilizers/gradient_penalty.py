@@ -29,7 +29,8 @@ class GradientPenalty(Stabilizer):
     def __init__(self, weight: float = 10.0, target: float = 1.0):
         self.weight, self.target = weight, target
 
-    def d_penalty(self, gan, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
+    def d_penalty(self, gan, real: Tensor, fake: Tensor, c: Tensor | None = None,
+                  scores=None) -> Tensor:  # fmt: skip
         penalty = gradient_penalty(gan.run_D_twice_differentiable, real, fake, self.target,
                                    gan.samples_per_score, c)  # fmt: skip
         self.report("Loss/gp", penalty)

@@ -16,6 +16,7 @@ class Packing(Stabilizer):
 
     def __init__(self, m: int = 2):
         self.m = m
+        self.samples_per_score = m  # D judges m samples together
 
     def d_data_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return (shape[0] * self.m, *shape[1:])

@@ -17,7 +17,8 @@ class R1(Stabilizer):
     def __init__(self, gamma: float = 10.0, every: int = 1):
         self.gamma, self.every = gamma, every
 
-    def d_penalty(self, gan, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
+    def d_penalty(self, gan, real: Tensor, fake: Tensor, c: Tensor | None = None,
+                  scores=None) -> Tensor:  # fmt: skip
         x = real if self.on == "real" else fake
         grad = input_gradient(gan.run_D_twice_differentiable, x, c)
         penalty = grad.square().sum(dim=1).mean()
