@@ -14,15 +14,14 @@ gradients add up before the optimiser step (gradient accumulation).
 
 Several ranks (runtime.py): run_G/run_D go through DistributedDataParallel; D is under
 no_sync() in the G step; the lazy penalties run through the unwrapped networks and their
-gradients are averaged by hand. Noise is drawn for the global batch from one generator that
-every rank seeds alike, and each rank takes its slice (as the data: source.py), so N ranks
-compute what one process with the same global batch would.
+gradients are averaged by hand. Noise comes from a stream drawn for the global batch
+(streams.py), so N ranks compute what one process with the same global batch would. The
+learning-rate schedule is streams.py's too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from dataclasses import dataclass, field
 
 import torch
@@ -35,8 +34,7 @@ from gan_cli.registry import build
 from gan_cli.runtime import Runtime
 from gan_cli.stabilizers.base import Stabilizer
 from gan_cli.stats import Stats
-
-log = logging.getLogger(__name__)
+from gan_cli.streams import LRSchedule, NoiseStream
 
 
 @dataclass
@@ -72,7 +70,7 @@ class GAN:
     stabilizers: list[Stabilizer] = field(default_factory=list)
     num_classes: int = 0  # > 0: a conditional model; batches come with labels
     seed: int = 0  # seeds the noise generator, the same on every rank
-    decay: str = "none"  # learning-rate decay (set_progress)
+    decay: str = "none"  # learning-rate decay (streams.LRSchedule)
     decay_start: float = 0.0
     micro_batches: int = 1  # parts of each rank's batch whose gradients add up (accumulation)
 
@@ -88,8 +86,9 @@ class GAN:
         compile_ = torch.compile if self.rt.compile else (lambda m: m)
         self.g_forward = compile_(self.rt.wrap(self.G))
         self.d_forward = compile_(self.rt.wrap(self.D))
-        self.noise_gen = torch.Generator(self.rt.device).manual_seed(self.seed)
-        self.base_lr = (self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"])
+        self.noise = NoiseStream(self.seed, self.G.latent_dim, self.rt.device, self.rt.rank,
+                                 self.rt.world_size)  # fmt: skip
+        self.schedule = LRSchedule([self.opt_g, self.opt_d], self.decay, self.decay_start)
         self.d_inputs = sorted(self.stabilizers, key=lambda s: s.d_input_order)
         self.samples_per_score = 1  # samples behind each D score (packing: m)
         for s in self.stabilizers:
@@ -120,13 +119,6 @@ class GAN:
         for s in self.d_inputs:
             x = s.d_input(x)
         return x
-
-    def noise(self, n: int) -> Tensor:
-        """This rank's n of the global batch's noise (n x world size, drawn alike everywhere)."""
-        rt = self.rt
-        z = torch.randn(n * rt.world_size, self.G.latent_dim, device=rt.device,
-                        generator=self.noise_gen)  # fmt: skip
-        return z[rt.rank * n : (rt.rank + 1) * n] if rt.world_size > 1 else z
 
     # ---- the phases
     def d_step(self, real: Tensor, keep_graph: bool, c: Tensor | None = None) -> list[Part]:
@@ -205,17 +197,6 @@ class GAN:
                  for s in due]  # fmt: skip
         return [k * t if lazy else t for k, t in terms if t is not None]
 
-    def set_progress(self, step: int, total: int) -> None:
-        """The learning rates at `step` of `total`: constant, or falling linearly to 0 over the
-        rest of the run after `decay_start`. Set from the step alone, so a resume is exact."""
-        factor = 1.0
-        if self.decay == "linear":
-            begin = self.decay_start * total
-            factor = min(1.0, max(0.0, (total - step) / max(total - begin, 1.0)))
-        for opt, base in ((self.opt_g, self.base_lr[0]), (self.opt_d, self.base_lr[1])):
-            for group in opt.param_groups:
-                group["lr"] = base * factor
-
     def step(self, batches) -> None:
         """A training step: `d_steps` D updates, each on a new real batch (with its labels, for
         a conditional model) and new noise, then one G update. Values stay on the device, in
@@ -281,8 +262,7 @@ class GAN:
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
             "stabilizers": {s.name: s.state_dict() for s in self.stabilizers},
-            "noise_rng": self.noise_gen.get_state(),
-            "noise_rng_device": self.noise_gen.device.type,
+            **self.noise.state_dict(),
         }
         if self.sampler is not self.G:  # what `gan sample` and `gan eval` use by default
             state["G_ema"] = self.sampler.state_dict()
@@ -300,23 +280,8 @@ class GAN:
             self.scaler_d.load_state_dict(state["scaler_d"])
         for s in self.stabilizers:
             s.load_state_dict(state["stabilizers"][s.name])
-        self.restore_noise(state, step)
+        self.noise.load_state_dict(state, step)
         self.d_updates, self.g_updates = step * self.d_steps, step
-
-    def restore_noise(self, state: dict, step: int) -> None:
-        """The noise stream continues exactly on the same kind of device. CPU and CUDA
-        generators are different algorithms (Mersenne Twister, Philox): a run resumed on the
-        other kind draws its noise afresh, from a seed of the step (weights, optimisers, data
-        order and the other streams continue exactly)."""
-        saved, here = state["noise_rng"], self.noise_gen.get_state()
-        saved_on = state.get("noise_rng_device", self.noise_gen.device.type)
-        if saved_on == self.noise_gen.device.type and saved.numel() == here.numel():
-            self.noise_gen.set_state(saved)
-            return
-        log.warning("resuming a checkpoint trained on %s on %s: the noise stream restarts "
-                    "(its generator is another algorithm there); the rest continues exactly",
-                    saved_on, self.noise_gen.device.type)  # fmt: skip
-        self.noise_gen.manual_seed(self.seed * 1_000_003 + step)
 
 
 def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:

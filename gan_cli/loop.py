@@ -1,9 +1,11 @@
 """The training loop of `gan train`: build everything from the composed config, then loop.
 
-Read top to bottom: set-up (data, networks, loss, optimisers, outputs), the loop (D steps,
-then a G step, gan.py), and what is written at the intervals. Every piece it uses lives in its
-own module: models/, losses/, stabilizers/, data/, run_writer.py, checkpoint.py, runtime.py,
-resume.py. It runs in the Hydra task (train.py), or once per rank under torchrun.
+Read top to bottom: `run` calls set_up (data, networks, loss, optimisers), resume,
+open_outputs, then loop (D steps, then a G step: gan.py), whose interval work is one function
+each (log_interval, write_samples, evaluate, save_checkpoint); `Run` holds what they share.
+Every piece it uses lives in its own module: models/, losses/, stabilizers/, data/,
+run_writer.py, checkpoint.py, runtime.py, resume.py. It runs in the Hydra task (train.py), or
+once per rank under torchrun.
 """
 
 from __future__ import annotations
@@ -22,25 +24,23 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gan_cli import checkpoint, job_started, layout, runfolder, stored
+from gan_cli import checkpoint, job_started, runfolder, stored
 from gan_cli.config import TrainConfig, metrics_kind
 from gan_cli.data import load_dataset
-from gan_cli.data.source import BatchStream
-from gan_cli.errors import CheckpointError, DataError, GanError, Interrupted
+from gan_cli.data.source import BatchStream, TensorSource
+from gan_cli.errors import CheckpointError, GanError, Interrupted
 from gan_cli.gan import GAN, build_gan
+from gan_cli.generation import generate, grid_labels
+from gan_cli.loop_setup import best_metric, choose_layout, classes_of, make_evaluator, restore_rng
 from gan_cli.metrics.evaluate import Evaluator, better
-from gan_cli.metrics.protocol import DEFAULT_BEST
 from gan_cli.networks import (
-    build_networks,
     build_stabilizers,
     check_size,
-    generate,
-    grid_labels,
 )
 from gan_cli.provenance import provenance
 from gan_cli.resume import check_compatible, check_data_shape, checkpoint_of
 from gan_cli.run_writer import RunWriter, flatten
-from gan_cli.runtime import make_runtime, rng_state, seed_everything, set_rng_state
+from gan_cli.runtime import Runtime, make_runtime, rng_state, seed_everything
 from gan_cli.samples import picture
 from gan_cli.signals import StopRequest
 
@@ -69,20 +69,70 @@ class Outcome:
     digest: str  # of G's final weights: the launcher checks every rank ends with the same G
 
 
+@dataclass
+class Run:
+    """What the set-up built and the loop reads and updates: the pieces each interval works on."""
+
+    job: Job
+    cfg: DictConfig  # the composed config, to rebuild objects from
+    spec: TrainConfig  # the same, validated
+    config: dict  # the same, resolved: what checkpoints store
+    rt: Runtime
+    ckpt_dir: Path
+    state: dict | None  # the checkpoint this run continues
+    last_ckpt: Path | None
+    source: TensorSource
+    batches: BatchStream
+    gan: GAN
+    num_classes: int
+    evaluator: Evaluator | None
+    best: dict  # {"metric", "value", "step"} of checkpoints/best.pt
+    fixed_z: torch.Tensor  # the noise of the sample grids, the same all run long
+    fixed_c: torch.Tensor | None
+    per_row: int
+    reference: torch.Tensor | None  # real points drawn under 2-D samples
+    start: int = 0
+    writer: RunWriter | None = None
+    choices: dict | None = None
+    value: float | None = None  # the last evaluation of the best metric
+    since: int = 0  # steps since the last log line, and when it was written
+    t_last: float = 0.0
+
+
 def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
     """`spec` is `cfg` validated (config.validate); `cfg` is kept to rebuild objects from."""
-    run_dir, overrides = job.run_dir, job.overrides
     started = job_started()  # `wall_s` of this run counts from here
+    r = set_up(job, cfg, spec)
+    if r.state is not None:
+        resume(r)
+        if r.start >= spec.steps:
+            log.info("nothing to do: step %d >= steps=%d (raise steps to go on)", r.start,
+                     spec.steps)  # fmt: skip
+            return Outcome(None, weights_digest(r.gan.G))
+    if r.last_ckpt and r.rt.is_main:
+        checkpoint.prepare_resume(r.ckpt_dir, r.start)
+    open_outputs(r, started)
+    loop(r)
+    log.info("done: %d steps; checkpoint %s; samples in %s", spec.steps, r.last_ckpt,
+             r.writer.samples_dir)  # fmt: skip
+    if r.evaluator:
+        log.info("final %s %.4g; best %.4g at step %s", r.best["metric"], r.value,
+                 r.best["value"], r.best["step"])  # fmt: skip
+    # the value is what a Hydra sweeper (e.g. Optuna) optimises
+    return Outcome(r.value if r.evaluator else None, weights_digest(r.gan.G))
+
+
+def set_up(job: Job, cfg: DictConfig, spec: TrainConfig) -> Run:
+    """Data, networks, objective, optimisers, evaluation and the fixed noise; the checkpoint
+    to continue is read first, and must fit before any data is loaded."""
     rt = make_runtime(spec.device)
     seed_everything(spec.seed + rt.rank)  # per rank; the noise and the data order are global
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     config.pop("trust", None)  # trust is the user's, for this run: never kept in a checkpoint
-
-    # ---- the checkpoint this run continues, if any: it must fit before any data is loaded
-    start, ckpt_dir = 0, run_dir / "checkpoints"
-    if not runfolder.inside(run_dir, ckpt_dir):  # a link the start-up check did not see
-        raise runfolder.UnsafeRunFolder(f"{ckpt_dir}: outside the run folder {run_dir}")
-    last_ckpt = checkpoint_of(spec.resume, run_dir)
+    ckpt_dir = job.run_dir / "checkpoints"
+    if not runfolder.inside(job.run_dir, ckpt_dir):  # a link the start-up check did not see
+        raise runfolder.UnsafeRunFolder(f"{ckpt_dir}: outside the run folder {job.run_dir}")
+    last_ckpt = checkpoint_of(spec.resume, job.run_dir)
     state = None
     if last_ckpt:
         state = checkpoint.load(last_ckpt)  # on the CPU: RNG states must stay there
@@ -90,7 +140,6 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
         stored.require(state, last_ckpt, stored.TO_RESUME)  # every field, one line if not
         check_compatible(state, config, last_ckpt)
 
-    # ---- data, networks, objective, optimisers
     source = load_dataset(cfg.dataset)
     if state is not None:
         check_data_shape(state, source.shape, last_ckpt)
@@ -103,225 +152,168 @@ def run(job: Job, cfg: DictConfig, spec: TrainConfig) -> Outcome:
                           world_size=rt.world_size)  # fmt: skip
     gan = build_gan(cfg, spec, source.shape, rt, num_classes)
     evaluator = make_evaluator(spec, config["dataset"], source, rt, num_classes)
-    best = {"metric": best_metric(spec), "value": None, "step": None}
     noise = torch.Generator().manual_seed(spec.seed)
     fixed_c, per_row = grid_labels(num_classes, spec.grid_size, rt.device)  # a row per class
     n_fixed = len(fixed_c) if fixed_c is not None else spec.grid_size
     n_fixed = n_fixed if source.is_image else POINTS_SHOWN
     fixed_z = torch.randn(n_fixed, gan.G.latent_dim, generator=noise).to(rt.device)
-    reference = None if source.is_image else source.data[:2000]  # drawn under 2-D samples
-
-    # ---- resume: `resume=PATH`, or this run dir's own last checkpoint
-    if state is not None:
-        if (shape := tuple(state["fixed_z"].shape)) != tuple(fixed_z.shape):
-            raise CheckpointError(f"{last_ckpt}: field 'fixed_z' has shape {shape}, not "
-                                  f"{tuple(fixed_z.shape)}")  # fmt: skip
-        try:
-            gan.load_state_dict(state, int(state["step"]))
-            batches.load_state_dict(state["data"])
-            restore_rng(state["rng"], rt, int(state["step"]) + spec.seed)  # last: set-up drew
-        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise CheckpointError(f"{last_ckpt} does not fit this model ({first})") from None
-        fixed_z = state["fixed_z"].to(rt.device, torch.float32)
-        if state.get("best", {}).get("metric") == best["metric"]:  # the same measure as now
-            best = state["best"]
-        start = int(state["step"])
-        log.info("resumed from %s at step %d", last_ckpt, start)
-        if start >= spec.steps:
-            log.info("nothing to do: step %d >= steps=%d (raise steps to go on)", start, spec.steps)
-            return Outcome(None, weights_digest(gan.G))
-    if last_ckpt and rt.is_main:
-        checkpoint.prepare_resume(ckpt_dir, start)
-
-    # ---- outputs (main process only)
-    wall_offset = float(state.get("wall_s", 0.0)) if last_ckpt else 0.0
-    cpu_offset = float(state.get("cpu_s", 0.0)) if last_ckpt else 0.0
-    writer = RunWriter(run_dir, enabled=rt.is_main, resume_step=start, started=started,
-                       wall_offset=wall_offset, cpu_offset=cpu_offset)  # fmt: skip
-    # what this start ran on: CPU kind, precision and layout decide the rounding (cpu-matrix.md)
-    writer.provenance(start, {**provenance(rt.device), "precision": rt.precision,
-                              "channels_last": rt.channels_last})  # fmt: skip
-    choices = {k: v for k, v in job.choices.items() if v and not k.startswith("hydra")}
-    tracked = [*TRACKED, *([f"Metrics/{best['metric']}"] if evaluator else [])]
-    writer.hparams({**flatten(config), **choices}, metrics=tracked)  # model=dcgan, ...
-    millions = [sum(p.numel() for p in net.parameters()) / 1e6 for net in (gan.G, gan.D)]
-    log.info(
-        "run dir %s | data %s %s x %d | G %.2fM, D %.2fM params | %s %s, CPU threads %d%s",
-        run_dir, source.name, source.shape, len(source), *millions, rt.device, rt.precision,
-        torch.get_num_threads(), f" | {rt.world_size} ranks" if rt.distributed else "",
+    return Run(
+        job=job, cfg=cfg, spec=spec, config=config, rt=rt, ckpt_dir=ckpt_dir, state=state,
+        last_ckpt=last_ckpt, source=source, batches=batches, gan=gan, num_classes=num_classes,
+        evaluator=evaluator, best={"metric": best_metric(spec), "value": None, "step": None},
+        fixed_z=fixed_z, fixed_c=fixed_c, per_row=per_row,
+        reference=None if source.is_image else source.data[:2000],
     )  # fmt: skip
 
-    def snapshot(step: int, rng: dict | list) -> dict:
-        require_finite_weights(step, gan, last_ckpt)  # never replace a good checkpoint by NaNs
-        return {
-            **gan.state_dict(),
-            "step": step,
-            "fixed_z": fixed_z.cpu(),
-            "data": batches.state_dict(),
-            "data_shape": list(source.shape),
-            "rng": rng,  # every rank's generators (a list with several ranks)
-            "config": config,
-            "overrides": overrides,  # the command line, a record (resume replays `config`)
-            "choices": choices,  # the options of each group, by name: what resume replays
-            "best": best,
-            "metrics_kind": metrics_kind(spec.dataset),  # how `gan eval` measures it
-            "num_classes": num_classes,  # > 0: conditional; `gan sample` rebuilds G with it
-            "wall_s": writer.wall_s,  # seconds of training so far, start-ups included
-            "cpu_s": writer.cpu_s,  # CPU seconds of it (rank 0's process)
-            "provenance": provenance(rt.device),
-            "channels_last": rt.channels_last,  # layout changes rounding: a resume keeps it
-        }
 
-    # ---- the loop: optim.d_steps updates of D, then one of G
-    since, t_last = 0, time.perf_counter()
+def resume(r: Run) -> None:
+    """Continue from `r.state`: `resume=PATH`, or this run dir's own last checkpoint."""
+    state, last_ckpt = r.state, r.last_ckpt
+    if (shape := tuple(state["fixed_z"].shape)) != tuple(r.fixed_z.shape):
+        raise CheckpointError(f"{last_ckpt}: field 'fixed_z' has shape {shape}, not "
+                              f"{tuple(r.fixed_z.shape)}")  # fmt: skip
+    try:
+        r.gan.load_state_dict(state, int(state["step"]))
+        r.batches.load_state_dict(state["data"])
+        restore_rng(state["rng"], r.rt, int(state["step"]) + r.spec.seed)  # last: set-up drew
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(f"{last_ckpt} does not fit this model ({first})") from None
+    r.fixed_z = state["fixed_z"].to(r.rt.device, torch.float32)
+    if state.get("best", {}).get("metric") == r.best["metric"]:  # the same measure as now
+        r.best = state["best"]
+    r.start = int(state["step"])
+    log.info("resumed from %s at step %d", last_ckpt, r.start)
+
+
+def open_outputs(r: Run, started: float) -> None:
+    """TensorBoard, metrics.jsonl, provenance and the first log line (main process only)."""
+    state, rt = r.state, r.rt
+    wall_offset = float(state.get("wall_s", 0.0)) if r.last_ckpt else 0.0
+    cpu_offset = float(state.get("cpu_s", 0.0)) if r.last_ckpt else 0.0
+    r.writer = RunWriter(r.job.run_dir, enabled=rt.is_main, resume_step=r.start,
+                         started=started, wall_offset=wall_offset,
+                         cpu_offset=cpu_offset)  # fmt: skip
+    # what this start ran on: CPU kind, precision and layout decide the rounding (cpu-matrix.md)
+    r.writer.provenance(r.start, {**provenance(rt.device), "precision": rt.precision,
+                                  "channels_last": rt.channels_last})  # fmt: skip
+    r.choices = {k: v for k, v in r.job.choices.items() if v and not k.startswith("hydra")}
+    tracked = [*TRACKED, *([f"Metrics/{r.best['metric']}"] if r.evaluator else [])]
+    r.writer.hparams({**flatten(r.config), **r.choices}, metrics=tracked)  # model=dcgan, ...
+    millions = [sum(p.numel() for p in net.parameters()) / 1e6 for net in (r.gan.G, r.gan.D)]
+    log.info(
+        "run dir %s | data %s %s x %d | G %.2fM, D %.2fM params | %s %s, CPU threads %d%s",
+        r.job.run_dir, r.source.name, r.source.shape, len(r.source), *millions, rt.device,
+        rt.precision, torch.get_num_threads(),
+        f" | {rt.world_size} ranks" if rt.distributed else "",
+    )  # fmt: skip
+
+
+def loop(r: Run) -> None:
+    """optim.d_steps updates of D, then one of G, per step; at the intervals (the only places
+    values leave the device): log, samples, evaluation, checkpoints, and a requested stop."""
+    spec = r.spec
+    r.since, r.t_last = 0, time.perf_counter()
     stopping = False  # SIGTERM/Ctrl-C; with several ranks, agreed at log steps
-    bar = tqdm(
-        total=spec.steps,
-        initial=start,
-        unit="step",
-        dynamic_ncols=True,
-        disable=not (rt.is_main and sys.stderr.isatty()),
-    )
+    bar = tqdm(total=spec.steps, initial=r.start, unit="step", dynamic_ncols=True,
+               disable=not (r.rt.is_main and sys.stderr.isatty()))  # fmt: skip
     with logging_redirect_tqdm(), StopRequest() as stop:
-        for step in range(start + 1, spec.steps + 1):
-            gan.G.train()
-            gan.set_progress(step - 1, spec.steps)  # the learning rates of this step
-            gan.step(batches)
-            since += 1
+        for step in range(r.start + 1, spec.steps + 1):
+            r.gan.G.train()
+            r.gan.schedule.set(step - 1, spec.steps)  # the learning rates of this step
+            r.gan.step(r.batches)
+            r.since += 1
             bar.update()
             last = step == spec.steps
-
-            # ---- at the intervals (the only places values leave the device)
             if step % spec.log_every == 0 or last:
-                values = gan.stats.flush()  # whatever the step, loss and stabilisers reported
-                now = time.perf_counter()
-                values["speed/img_per_s"] = since * spec.batch_size / (now - t_last)
-                since, t_last = 0, now
-                bad = [tag for tag, v in values.items() if not math.isfinite(v)]
-                stopping, diverged = rt.agree(stop.requested, bool(bad))  # all ranks at once
-                if diverged:
-                    raise Diverged(f"training diverged at step {step} "
-                                   f"({', '.join(bad) or 'on another rank'} not finite); "
-                                   f"{_last_good(last_ckpt)}")  # fmt: skip
-                writer.scalars(step, values)
-                bar.set_postfix(d=f"{values['Loss/D']:.3f}", g=f"{values['Loss/G']:.3f}")
-                shown = " | ".join(f"{tag} {value:.4g}" for tag, value in values.items())
-                log.info("step %d/%d | %s", step, spec.steps, shown)
+                stopping = log_interval(r, step, stop.requested, bar)
             if step % spec.sample_every == 0 or last:
-                G = gan.sampler.eval()  # batch norm from running statistics, as `gan sample`
-                with torch.no_grad(), rt.autocast():
-                    samples = generate(G, fixed_z, fixed_c)
-                writer.picture(step, "samples", picture(samples, reference, per_row))
-            if not rt.distributed:  # one process: act on a signal at once, no need to agree
+                write_samples(r, step)
+            if not r.rt.distributed:  # one process: act on a signal at once, no need to agree
                 stopping = stop.requested
-            if evaluator and (step % spec.eval.every == 0 or last):  # rank 0 only
-                scores = evaluator(gan.sampler)  # fp32, as `gan eval`
-                writer.scalars(step, {f"Metrics/{k}": v for k, v in scores.items()})
-                log.info(
-                    "step %d | %s", step, " | ".join(f"{k} {v:.4g}" for k, v in scores.items())
-                )
-                value = scores[best["metric"]]
-                if better(best["metric"], value, best["value"]):  # (rank 0's generators)
-                    best = {"metric": best["metric"], "value": value, "step": step}
-                    checkpoint.save_as(snapshot(step, rng_state(rt.device)), ckpt_dir / "best.pt")
+            if r.evaluator and (step % spec.eval.every == 0 or last):  # rank 0 only
+                evaluate(r, step)
             if step % spec.ckpt_every == 0 or last or stopping:
-                rng = rt.gather(rng_state(rt.device))  # every rank takes part
-                if rt.is_main:
-                    saved = snapshot(step, rng if rt.distributed else rng[0])
-                    last_ckpt = checkpoint.save(saved, ckpt_dir, step, spec.ckpt_keep)
+                save_checkpoint(r, step)
             if stopping and not last:
-                writer.close()
+                r.writer.close()
                 signum = stop.signum or signal.SIGTERM  # (another rank's signal, agreed on)
                 raise Interrupted(
                     f"interrupted by {signal.Signals(signum).name} at step {step}; checkpoint "
-                    f"{last_ckpt}; continue with: gan train resume={run_dir}",
+                    f"{r.last_ckpt}; continue with: gan train resume={r.job.run_dir}",
                     128 + int(signum),
                 )
     bar.close()
-    writer.close()
-    log.info("done: %d steps; checkpoint %s; samples in %s", spec.steps, last_ckpt,
-             writer.samples_dir)  # fmt: skip
-    if not evaluator:
-        return Outcome(None, weights_digest(gan.G))
-    log.info("final %s %.4g; best %.4g at step %s", best["metric"], value, best["value"],
-             best["step"])  # fmt: skip
-    return Outcome(value, weights_digest(gan.G))  # what a Hydra sweeper (e.g. Optuna) optimises
+    r.writer.close()
 
 
-def choose_layout(cfg: DictConfig, spec: TrainConfig, rt, data_shape: tuple[int, ...],
-                  num_classes: int, state: dict | None) -> bool:  # fmt: skip
-    """`device.channels_last` for this run (layout.py): the checkpoint's own when resuming
-    (checkpoints before the layout was recorded: their config's, channels-last by default)."""
-    recorded = None
-    if state is not None:
-        old = state.get("config", {}).get("device", {}).get("channels_last", True)
-        recorded = bool(state.get("channels_last", old is not False))
-    stabilizers = build_stabilizers(cfg.stabilizers)
-    d_shape = data_shape
-    for s in stabilizers:
-        d_shape = s.d_data_shape(d_shape)
-    batch = spec.batch_size // spec.forward_passes()  # one forward pass's samples
-    d_batch = batch * math.prod(data_shape) // math.prod(d_shape)
-    model = layout.Model(
-        build=lambda: build_networks(cfg.model, stabilizers, data_shape, num_classes),
-        batch=batch,
-        d_input=(d_batch, *d_shape),
-        num_classes=num_classes,
-        key={
-            "model": OmegaConf.to_container(cfg.model, resolve=True),
-            "stabilizers": list(cfg.stabilizers),
-            "data": list(data_shape),
-        },  # fmt: skip
-    )
-    cache_dir = Path(spec.eval.cache_dir).expanduser()
-    return layout.decide(spec.device.channels_last, rt, recorded, model, cache_dir)
+def log_interval(r: Run, step: int, stop_requested: bool, bar: tqdm) -> bool:
+    """Write what the step, loss and stabilisers reported; every rank agrees on a stop and on
+    divergence. Returns whether to stop."""
+    values = r.gan.stats.flush()
+    now = time.perf_counter()
+    values["speed/img_per_s"] = r.since * r.spec.batch_size / (now - r.t_last)
+    r.since, r.t_last = 0, now
+    bad = [tag for tag, v in values.items() if not math.isfinite(v)]
+    stopping, diverged = r.rt.agree(stop_requested, bool(bad))  # all ranks at once
+    if diverged:
+        raise Diverged(f"training diverged at step {step} "
+                       f"({', '.join(bad) or 'on another rank'} not finite); "
+                       f"{_last_good(r.last_ckpt)}")  # fmt: skip
+    r.writer.scalars(step, values)
+    bar.set_postfix(d=f"{values['Loss/D']:.3f}", g=f"{values['Loss/G']:.3f}")
+    shown = " | ".join(f"{tag} {value:.4g}" for tag, value in values.items())
+    log.info("step %d/%d | %s", step, r.spec.steps, shown)
+    return stopping
 
 
-def best_metric(spec: TrainConfig) -> str:
-    kind = metrics_kind(spec.dataset)
-    return DEFAULT_BEST[kind] if spec.eval.best == "auto" else spec.eval.best
+def write_samples(r: Run, step: int) -> None:
+    G = r.gan.sampler.eval()  # batch norm from running statistics, as `gan sample`
+    with torch.no_grad(), r.rt.autocast():
+        samples = generate(G, r.fixed_z, r.fixed_c)
+    r.writer.picture(step, "samples", picture(samples, r.reference, r.per_row))
 
 
-def classes_of(spec: TrainConfig, source) -> int:
-    """The number of classes a conditional model is built for (0 for an unconditional one)."""
-    if not getattr(spec.model, "conditional", False):
-        return 0
-    if not source.num_classes:
-        raise DataError(f"model.conditional=true needs class labels; data set {source.name} "
-                        "has none (labelled: digits, mnist, fashion_mnist, cifar10, folder "
-                        "with one subfolder per class)")  # fmt: skip
-    return source.num_classes
+def evaluate(r: Run, step: int) -> None:
+    """The metrics of the sampler (fp32, as `gan eval`); checkpoints/best.pt when better."""
+    scores = r.evaluator(r.gan.sampler)
+    r.writer.scalars(step, {f"Metrics/{k}": v for k, v in scores.items()})
+    log.info("step %d | %s", step, " | ".join(f"{k} {v:.4g}" for k, v in scores.items()))
+    r.value = scores[r.best["metric"]]
+    if better(r.best["metric"], r.value, r.best["value"]):  # (rank 0's generators)
+        r.best = {"metric": r.best["metric"], "value": r.value, "step": step}
+        checkpoint.save_as(checkpoint_state(r, step, rng_state(r.rt.device)),
+                           r.ckpt_dir / "best.pt")  # fmt: skip
 
 
-def make_evaluator(spec: TrainConfig, dataset: dict, source, rt,
-                   num_classes: int = 0) -> Evaluator | None:  # fmt: skip
-    """The evaluator of rank 0 (None on other ranks, or with evaluation off)."""
-    if not spec.eval.every or not rt.is_main:
-        return None
-    kind = metrics_kind(spec.dataset)
-    with torch.random.fork_rng(devices=[]):  # building its networks must not move the seed
-        return Evaluator(
-            kind, source, spec.eval.samples, spec.eval.seed, dataset, rt.device,
-            cache_dir=Path(spec.eval.cache_dir).expanduser(),
-            reference_n=spec.eval.reference_samples,
-            inception_weights=spec.eval.inception_weights, download=spec.eval.download,
-            samples_key="eval.samples", num_classes=num_classes,
-        )  # fmt: skip
+def save_checkpoint(r: Run, step: int) -> None:
+    rng = r.rt.gather(rng_state(r.rt.device))  # every rank takes part
+    if r.rt.is_main:
+        state = checkpoint_state(r, step, rng if r.rt.distributed else rng[0])
+        r.last_ckpt = checkpoint.save(state, r.ckpt_dir, step, r.spec.ckpt_keep)
 
 
-def restore_rng(saved: dict | list, rt, reseed: int) -> None:
-    """Every rank's generators as they were; on another number of ranks, rank r's streams
-    (augmentation, penalties) start afresh from a seed of the step instead, while weights,
-    optimisers, the data order and the noise continue exactly."""
-    per_rank = saved if isinstance(saved, list) else [saved]
-    if len(per_rank) == rt.world_size:
-        set_rng_state(per_rank[rt.rank], rt.device)
-        return
-    log.warning("resuming a %d-rank checkpoint on %d ranks: each rank's own random streams "
-                "restart; weights, optimisers, data order and noise continue exactly",
-                len(per_rank), rt.world_size)  # fmt: skip
-    seed_everything(reseed * 1_000_003 + rt.rank)
+def checkpoint_state(r: Run, step: int, rng: dict | list) -> dict:
+    """Everything a resume continues exactly from, and what `gan sample`/`eval` read."""
+    require_finite_weights(step, r.gan, r.last_ckpt)  # never replace a good checkpoint by NaNs
+    return {
+        **r.gan.state_dict(),
+        "step": step,
+        "fixed_z": r.fixed_z.cpu(),
+        "data": r.batches.state_dict(),
+        "data_shape": list(r.source.shape),
+        "rng": rng,  # every rank's generators (a list with several ranks)
+        "config": r.config,
+        "overrides": r.job.overrides,  # the command line, a record (resume replays `config`)
+        "choices": r.choices,  # the options of each group, by name: what resume replays
+        "best": r.best,
+        "metrics_kind": metrics_kind(r.spec.dataset),  # how `gan eval` measures it
+        "num_classes": r.num_classes,  # > 0: conditional; `gan sample` rebuilds G with it
+        "wall_s": r.writer.wall_s,  # seconds of training so far, start-ups included
+        "cpu_s": r.writer.cpu_s,  # CPU seconds of it (rank 0's process)
+        "provenance": provenance(r.rt.device),
+        "channels_last": r.rt.channels_last,  # layout changes rounding: a resume keeps it
+    }
 
 
 def weights_digest(net: torch.nn.Module) -> str:

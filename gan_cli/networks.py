@@ -7,25 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from gan_cli.errors import ConfigError
 from gan_cli.registry import build
 from gan_cli.stabilizers.base import Stabilizer
-
-
-def generate(G: nn.Module, z: Tensor, c: Tensor | None = None, **options) -> Tensor:
-    """G's samples of latents z (and labels c, for a conditional G)."""
-    return G(z, **options) if c is None else G(z, c, **options)
-
-
-def grid_labels(num_classes: int, n: int, device: torch.device) -> tuple[Tensor | None, int | None]:
-    """Labels for a grid of about n samples with one row per class: (labels, images per row);
-    (None, None) for an unconditional model."""
-    if not num_classes:
-        return None, None
-    per_class = max(1, n // num_classes)
-    return torch.arange(num_classes, device=device).repeat_interleave(per_class), per_class
 
 
 def build_stabilizers(nodes: dict[str, Any]) -> list[Stabilizer]:

@@ -20,14 +20,13 @@ from gan_cli.config import SampleConfig
 from gan_cli.config.run import LimitsConfig
 from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
+from gan_cli.generation import generate, grid_labels
 from gan_cli.metrics.evaluate import class_labels
 from gan_cli.models.common import has_mapping
 from gan_cli.networks import (
     build_networks,
     build_stabilizers,
     check_size,
-    generate,
-    grid_labels,
 )
 from gan_cli.resume import checkpoint_of, run_dir_of
 from gan_cli.runtime import pick_device

@@ -51,10 +51,10 @@ def test_builds_and_trains_one_step(overrides, shape):
     batches = BatchStream(random_source(shape), spec.batch_size, seed=0, device=CPU.device)
     # one D step lowers D's objective on the very batch it trained on
     real = next(batches)
-    rng = gan.noise_gen.get_state()
+    rng = gan.noise.generator.get_state()
     fake = gan.G(gan.noise(len(real))).detach()  # the batch d_step will draw (same noise)
     before = d_objective(gan, real, fake)
-    gan.noise_gen.set_state(rng)
+    gan.noise.generator.set_state(rng)
     (part,) = gan.d_step(real, keep_graph=False)  # one micro-batch: the batch itself
     assert torch.equal(part.fake, fake) and part.real is real
     assert d_objective(gan, real, fake) < before
@@ -153,12 +153,12 @@ def test_linear_learning_rate_decay_follows_the_step():
                               "optim.lr_d=4e-4"))  # fmt: skip
     gan = build_gan(cfg, spec, (2,), CPU)
     for step, factor in ((0, 1.0), (50, 1.0), (75, 0.5), (90, 0.2), (100, 0.0)):
-        gan.set_progress(step, 100)
+        gan.schedule.set(step, 100)
         assert gan.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * factor)
         assert gan.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * factor)
     cfg, spec = spec_of(*tiny(*plain))  # the default: constant
     gan = build_gan(cfg, spec, (2,), CPU)
-    gan.set_progress(99, 100)
+    gan.schedule.set(99, 100)
     assert gan.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4)
 
 

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_cli.data.source import to_uint8, to_unit_range
+from gan_cli.generation import generate as call_G
 from gan_cli.metrics import digits_net
 from gan_cli.metrics.classes import confident_share, digit_classes, stacked_modes
 from gan_cli.metrics.extractors import Extractor, make_extractor
@@ -45,7 +46,6 @@ from gan_cli.metrics.protocol import (
     default_samples,
 )
 from gan_cli.metrics.scores import inception_score, precision_recall
-from gan_cli.networks import generate as call_G
 from gan_cli.provenance import provenance
 
 log = logging.getLogger(__name__)
