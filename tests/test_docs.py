@@ -154,3 +154,20 @@ def test_the_error_examples_print_their_error(workdir):
     for page, (command, shown) in examples:
         line = error_line(run_gan(*shlex.split(command)[1:], cwd=workdir))
         assert line.startswith(shown.split("...")[0].rstrip(" (")), (page, command, line)
+
+
+def test_the_layout_section_names_every_module_and_only_what_exists():
+    """docs/extending.md's "Where things live" matches the tree: every module and subpackage of
+    gan_cli is named there, and every gan_cli/ or conf/ path it names exists."""
+    page = (ROOT / "docs" / "extending.md").read_text()
+    block = page.split("## Where things live", 1)[1].split("```")[1]
+    named = set(re.findall(r"(?:gan_cli|conf)/[\w/<>.]*", block))
+    named |= {f"gan_cli/{m}" for m in re.findall(r",\s*(\w+\.py)", block)}  # "a.py, b.py"
+    for path in named:
+        if "<" not in path:
+            assert (ROOT / path).exists(), f"docs/extending.md names {path}, which does not exist"
+    package = ROOT / "gan_cli"
+    modules = {f"gan_cli/{p.name}" for p in package.glob("*.py") if not p.name.startswith("__")}
+    packages = {f"gan_cli/{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    missing = sorted((modules | packages) - named)
+    assert not missing, f"docs/extending.md's layout does not name {missing}"
