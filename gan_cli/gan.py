@@ -310,7 +310,7 @@ def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime, num_classes: 
         G, D = (nn.SyncBatchNorm.convert_sync_batchnorm(net) for net in (G, D))
     G, D = rt.place(G), rt.place(D)
     optim = spec.optim
-    impl = rt.optimizer_options(optim.kernel.value)
+    impl = rt.optimizer_options(optim.kernel)
 
     def settings(lr: float, lazy: list[int]) -> tuple[float, list[float]]:
         if lazy and optim.name == "adam":  # a lazy regulariser's own steps: StyleGAN2's rescaling
@@ -331,7 +331,7 @@ def build_gan(cfg, spec, data_shape: tuple[int, ...], rt: Runtime, num_classes: 
         stabilizers=stabilizers,
         num_classes=num_classes,
         seed=spec.seed,
-        decay=optim.decay.value,
+        decay=optim.decay,
         decay_start=optim.decay_start,
         micro_batches=spec.micro_batches,
     )

@@ -134,10 +134,10 @@ def pick_device(kind: str) -> torch.device:
 
 
 def make_runtime(cfg: DeviceConfig) -> Runtime:
-    precision = cfg.precision.value
+    precision = cfg.precision
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    device = pick_device(cfg.type.value)
+    device = pick_device(cfg.type)
     if device.type == "cuda":  # this process's GPU under torchrun
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)

@@ -4,6 +4,7 @@ YAML files select by name (`- /schema/<group>/<name>@_here_` in their defaults l
 from __future__ import annotations
 
 import math
+from enum import Enum
 from typing import Any
 
 from gan_cli.errors import ConfigError
@@ -21,6 +22,15 @@ def schema(group: str, name: str):
         return cls
 
     return add
+
+
+class Choice(str, Enum):
+    """A field's fixed options: an Enum, so that a wrong value fails while Hydra composes, and a
+    str to every reader after (`==`, hashing, f-strings, JSON), so that none unwraps `.value`."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+    __hash__ = str.__hash__
 
 
 class Checked:

@@ -47,10 +47,11 @@ class DownloadDatasetConfig(ImageDatasetConfig):
 @dataclass
 class FolderDatasetConfig(ImageDatasetConfig):
     path: str = MISSING  # a folder of images, searched recursively (e.g. CelebA's img_align_celeba)
+    resolution: int = 64
     channels: int = 3
     workers: int = 2  # DataLoader worker processes decoding images
     cache: bool = True  # decode once into a uint8 cache, then read at in-memory speed
-    cache_dir: str = "~/.cache/gan-cli"  # the cache goes to <cache_dir>/folders/
+    cache_dir: str = "${oc.env:GAN_CLI_CACHE,'~/.cache/gan-cli'}"  # cache: <cache_dir>/folders/
 
     def check(self, root: Any) -> None:
         super().check(root)
@@ -67,6 +68,8 @@ def check_memory(node: Any, root: Any, nbytes: float) -> None:
 @schema("dataset", "fake")
 @dataclass
 class FakeDatasetConfig(ImageDatasetConfig):
+    resolution: int = 64
+    channels: int = 3
     size: int = 1024  # number of random images held in memory
 
     def check(self, root: Any) -> None:

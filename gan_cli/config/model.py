@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, ClassVar
 
 from omegaconf import MISSING
 
 from gan_cli.config import sizes
-from gan_cli.config.base import Checked, choice, schema
+from gan_cli.config.base import Checked, Choice, choice, schema
 from gan_cli.config.dataset import ImageDatasetConfig
 from gan_cli.errors import ConfigError
 
 
-class Norm(str, Enum):
+class Norm(Choice):
     batch = "batch"
     layer = "layer"  # GroupNorm(1, C): per-sample, the right choice for a gradient penalty
     none = "none"
@@ -123,6 +122,7 @@ class StyleGAN2Config(ImageModelConfig):
 @schema("model", "mlp")
 @dataclass
 class MLPConfig(ModelConfig):
+    latent_dim: int = 16  # 2-D points need few noise dimensions
     hidden: int = 128  # units per hidden layer, in G and D
     depth: int = 3  # hidden layers, in G and D
     d_norm: Norm = Norm.none

@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from omegaconf import MISSING
 
-from gan_cli.config.base import Checked, schema
+from gan_cli.config.base import Checked, Choice, schema
 from gan_cli.config.dataset import metrics_kind
 from gan_cli.config.stabilizer import check_lazy_intervals
 from gan_cli.errors import ConfigError
 from gan_cli.metrics.protocol import CHEAP_KINDS, METRICS, NOT_RANKED, check_samples
 
 
-class DeviceType(str, Enum):
+class DeviceType(Choice):
     auto = "auto"  # CUDA when present, else CPU
     cpu = "cpu"
     cuda = "cuda"
 
 
-class Precision(str, Enum):
+class Precision(Choice):
     auto = "auto"  # bf16 where the hardware computes it natively, else fp32 (see runtime.py)
     fp32 = "fp32"
     bf16 = "bf16"  # autocast to bfloat16
@@ -62,17 +61,17 @@ FP16_ON_CPU = (
 )
 
 
-class OptimName(str, Enum):
+class OptimName(Choice):
     adam = "adam"
     rmsprop = "rmsprop"
 
 
-class Decay(str, Enum):
+class Decay(Choice):
     none = "none"
     linear = "linear"
 
 
-class AdamKernel(str, Enum):
+class AdamKernel(Choice):
     auto = "auto"  # fused on CUDA, foreach on the CPU (Runtime.optimizer_options)
     fused = "fused"
     foreach = "foreach"

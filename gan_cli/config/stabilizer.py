@@ -11,12 +11,11 @@ its batch: breaks a paired loss).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, ClassVar
 
 from omegaconf import MISSING
 
-from gan_cli.config.base import Checked, choice, schema
+from gan_cli.config.base import Checked, Choice, choice, schema
 from gan_cli.config.dataset import is_image
 from gan_cli.errors import ConfigError
 
@@ -120,7 +119,7 @@ class SpectralNormConfig(StabilizerConfig):
         self.require_positive("power_iterations")
 
 
-class Augment(str, Enum):
+class Augment(Choice):
     color = "color"  # brightness, saturation, contrast
     translation = "translation"  # shifts of up to 1/8 of the image, zero-padded
     cutout = "cutout"  # a square of half the image size set to zero
