@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import read_events, run_gan, tiny
+from conftest import error_line, read_events, run_gan, tiny
 from PIL import Image
 
 from gan_cli import checkpoint
@@ -202,3 +202,25 @@ def test_sample_and_eval_without_a_gpu_refuse_device_cuda_in_one_line(runs, work
         lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
         assert out.returncode == 1 and len(lines) == 1, out.stderr
         assert "device=cuda but no CUDA GPU is visible" in lines[0]
+
+
+def test_a_checkpoint_of_the_first_format_samples_and_evaluates_but_is_not_resumed(runs, workdir):
+    """Format gan-cli/1 (before stabilisers), still read by checkpoint.READABLE: no
+    `metrics_kind` (its data set's `metrics` said how it is measured) and no stabiliser state;
+    G, G_ema and the model config are as in gan-cli/2."""
+    state = checkpoint.load(runs["run"] / "checkpoints" / "last.pt")
+    state["format"] = "gan-cli/1"
+    state["config"]["dataset"]["metrics"] = state.pop("metrics_kind")
+    del state["stabilizers"]
+    old = workdir / "old" / "checkpoints" / "last.pt"
+    checkpoint.atomic_save(state, old)
+    out = run_gan("sample", f"ckpt={old}", "n=4", "out=old.png", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert read_image(str(workdir / "old.png"))[0] == 3
+    out = run_gan("eval", f"ckpt={old}", "samples=200", "out=old.json", cwd=workdir,
+                  env={"GAN_CLI_CACHE": str(runs["cache"])})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    (run,) = json.loads((workdir / "old.json").read_text())["runs"]
+    assert run["ema"] is True and np.isfinite(run["metrics"]["fid"])
+    out = run_gan("train", f"resume={old}", cwd=workdir)
+    assert out.returncode == 1 and "format gan-cli/1" in error_line(out), out.stderr
