@@ -196,7 +196,8 @@ def open_outputs(r: Run, started: float) -> None:
                          cpu_offset=cpu_offset)  # fmt: skip
     # what this start ran on: CPU kind, precision and layout decide the rounding (cpu-matrix.md)
     r.writer.provenance(r.start, {**provenance(rt.device), "precision": rt.precision,
-                                  "channels_last": rt.channels_last})  # fmt: skip
+                                  "channels_last": rt.channels_last,
+                                  "threads": torch.get_num_threads()})  # fmt: skip
     r.choices = {k: v for k, v in r.job.choices.items() if v and not k.startswith("hydra")}
     tracked = [*TRACKED, *([f"Metrics/{r.best['metric']}"] if r.evaluator else [])]
     r.writer.hparams({**flatten(r.config), **r.choices}, metrics=tracked)  # model=dcgan, ...

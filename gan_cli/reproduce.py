@@ -10,7 +10,9 @@ and print our numbers beside the stored ones and the paper's.
 
 Each row's seeds run as one `gan train --multirun` in a temporary folder: with the joblib
 launcher where it is installed (`gan-cli[joblib]`: one job per core at a time), else one after
-another; a progress bar counts finished jobs. A figure "differs" when our mean lies further
+another; where a row has fewer seeds than there are jobs (`--seeds 2`), several rows run side
+by side, each run on its share of the cores (`device.threads`). A progress bar per row counts
+finished jobs. A figure "differs" when our mean lies further
 from the stored mean than twice the larger of the two spreads (std over seeds; a single run
 has none, so it differs when it is not equal). Nothing here imports torch.
 """
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gan_cli import results
@@ -85,7 +88,23 @@ def joblib_installed() -> bool:
     return True
 
 
-def run_row(row: dict, seeds: list[int], extra: list[str], folder: Path, jobs: int) -> list[dict]:
+def run_rows(rows: list[dict], seeds: list[int], extra: list[str], folder: Path,
+             jobs: int) -> dict[str, list[dict]]:  # fmt: skip
+    """Every row over `seeds`; rows side by side where one row's seeds leave jobs unused."""
+    side_by_side = max(1, jobs // len(seeds)) if joblib_installed() else 1
+    side_by_side = min(side_by_side, len(rows))
+    if side_by_side == 1:
+        return {r["name"]: run_row(r, seeds, extra, folder / r["name"], jobs) for r in rows}
+    threads = max(1, (os.cpu_count() or 1) // (side_by_side * len(seeds)))
+    with ThreadPoolExecutor(side_by_side) as pool:
+        done = [pool.submit(run_row, r, seeds, [*extra, f"device.threads={threads}"],
+                            folder / r["name"], jobs, i % side_by_side)
+                for i, r in enumerate(rows)]  # fmt: skip
+        return {r["name"]: d.result() for r, d in zip(rows, done, strict=True)}
+
+
+def run_row(row: dict, seeds: list[int], extra: list[str], folder: Path, jobs: int,
+            bar: int = 0) -> list[dict]:  # fmt: skip
     """One row over `seeds`: a `gan train --multirun` into `folder`; the runs it made."""
     words = shlex.split(row["command"])
     if words[:2] != ["gan", "train"]:
@@ -98,7 +117,7 @@ def run_row(row: dict, seeds: list[int], extra: list[str], folder: Path, jobs: i
             "hydra.sweep.subdir=${hydra.job.num}"]  # fmt: skip
     with open(folder.with_suffix(".log"), "w") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        _progress(proc, folder, len(seeds), row["name"])
+        _progress(proc, folder, len(seeds), row["name"], bar)
     runs = [read_run(folder / str(i), seed) for i, seed in enumerate(seeds)]
     failed = [seed for seed, r in zip(seeds, runs, strict=True) if r is None]
     if failed:
@@ -107,10 +126,10 @@ def run_row(row: dict, seeds: list[int], extra: list[str], folder: Path, jobs: i
     return runs
 
 
-def _progress(proc: subprocess.Popen, folder: Path, total: int, name: str) -> None:
+def _progress(proc: subprocess.Popen, folder: Path, total: int, name: str, line: int) -> None:
     from tqdm import tqdm
 
-    with tqdm(total=total, desc=name, unit="run", disable=None) as bar:
+    with tqdm(total=total, desc=name, unit="run", disable=None, position=line) as bar:
         while proc.poll() is None:
             done = len(list(folder.glob("*/status.json")))
             bar.update(done - bar.n)
@@ -132,6 +151,7 @@ def read_run(run_dir: Path, seed: int) -> dict | None:
     if starts:
         run["cpu"] = starts[-1].get("device", "").removeprefix("cpu: ")
         run["precision"] = starts[-1].get("precision")
+        run["threads"] = starts[-1].get("threads")
         run["git"] = (starts[-1].get("git_commit") or "")[:10] or None
     run["date"] = time.strftime("%Y-%m-%d")
     return {k: v for k, v in run.items() if v is not None}
@@ -195,10 +215,8 @@ def reproduce(argv: list[str]) -> int:
     extra = table.get("quick", {}).get("overrides", []) if args.quick else []
     if args.quick and not extra:
         raise GanError(f"{args.name}: this table has no quick version")
-    ours: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix=f"gan-reproduce-{args.name}-") as tmp:
-        for row in rows:
-            ours[row["name"]] = run_row(row, seeds, extra, Path(tmp) / row["name"], args.jobs)
+        ours = run_rows(rows, seeds, extra, Path(tmp), args.jobs)
     runs = [r for rr in ours.values() for r in rr]
     if args.quick:
         key = machine_key(runs)

@@ -5,6 +5,7 @@ stored and with the paper's figures, keeps quick runs apart per CPU kind and pre
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from conftest import error_line, run_gan
@@ -71,6 +72,18 @@ def test_reproduce_stores_compares_and_keeps_quick_runs_apart(tables, workdir):
     ((key, rows),) = quick.items()
     assert key.endswith("| fp32") and [r["seed"] for r in rows["small"]] == [0]
     assert json.loads((tables / "tiny.json").read_text())["rows"][0]["runs"] == runs
+
+
+def test_rows_run_side_by_side_when_their_seeds_leave_cores_idle(tables, workdir):
+    two_rows = {**TABLE, "rows": [TABLE["rows"][0], {**TABLE["rows"][0], "name": "again"}]}
+    (tables / "tiny.json").write_text(json.dumps(two_rows))
+    out = reproduce(tables, "tiny", "--seeds", "0", "--jobs", "2", "--update", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads((tables / "tiny.json").read_text())["rows"]
+    # two rows at once, each run on its share of the cores (alone it would take them all)
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert [[r["threads"] for r in row["runs"]] for row in rows] == [[share], [share]]
+    assert rows[0]["runs"][0]["metrics"] == rows[1]["runs"][0]["metrics"]  # the same run
 
 
 def test_reproduce_errors_are_one_line(tables, workdir):
