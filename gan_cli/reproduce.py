@@ -93,12 +93,11 @@ def run_rows(rows: list[dict], seeds: list[int], extra: list[str], folder: Path,
     """Every row over `seeds`; rows side by side where one row's seeds leave jobs unused."""
     side_by_side = max(1, jobs // len(seeds)) if joblib_installed() else 1
     side_by_side = min(side_by_side, len(rows))
-    if side_by_side == 1:
-        return {r["name"]: run_row(r, seeds, extra, folder / r["name"], jobs) for r in rows}
-    threads = max(1, (os.cpu_count() or 1) // (side_by_side * len(seeds)))
+    if side_by_side > 1:  # each run on its share of the cores
+        threads = max(1, (os.cpu_count() or 1) // (side_by_side * len(seeds)))
+        extra = [*extra, f"device.threads={threads}"]
     with ThreadPoolExecutor(side_by_side) as pool:
-        done = [pool.submit(run_row, r, seeds, [*extra, f"device.threads={threads}"],
-                            folder / r["name"], jobs, i % side_by_side)
+        done = [pool.submit(run_row, r, seeds, extra, folder / r["name"], jobs, i % side_by_side)
                 for i, r in enumerate(rows)]  # fmt: skip
         return {r["name"]: d.result() for r, d in zip(rows, done, strict=True)}
 

@@ -39,8 +39,8 @@ def tables(tmp_path):
     return folder
 
 
-def reproduce(tables, *args: str, cwd):
-    return run_gan("reproduce", *args, cwd=cwd, env={"GAN_CLI_RESULTS": str(tables)},
+def reproduce(tables, *args: str, cwd, **env: str):
+    return run_gan("reproduce", *args, cwd=cwd, env={"GAN_CLI_RESULTS": str(tables), **env},
                    timeout=600)  # fmt: skip
 
 
@@ -75,12 +75,16 @@ def test_reproduce_stores_compares_and_keeps_quick_runs_apart(tables, workdir):
 
 
 def test_rows_run_side_by_side_when_their_seeds_leave_cores_idle(tables, workdir):
-    two_rows = {**TABLE, "rows": [TABLE["rows"][0], {**TABLE["rows"][0], "name": "again"}]}
+    # the 2-D preset pins one thread; these rows leave it to the machine (null)
+    row = {**TABLE["rows"][0], "command": TABLE["rows"][0]["command"] + " device.threads=null"}
+    two_rows = {**TABLE, "rows": [row, {**row, "name": "again"}]}
     (tables / "tiny.json").write_text(json.dumps(two_rows))
-    out = reproduce(tables, "tiny", "--seeds", "0", "--jobs", "2", "--update", cwd=workdir)
+    alone = str(2 * (os.cpu_count() or 1))  # what a run takes when nothing says otherwise
+    out = reproduce(tables, "tiny", "--seeds", "0", "--jobs", "2", "--update", cwd=workdir,
+                    OMP_NUM_THREADS=alone)  # fmt: skip
     assert out.returncode == 0, out.stderr
     rows = json.loads((tables / "tiny.json").read_text())["rows"]
-    # two rows at once, each run on its share of the cores (alone it would take them all)
+    # two rows at once, each run on its share of the cores
     share = max(1, (os.cpu_count() or 1) // 2)
     assert [[r["threads"] for r in row["runs"]] for row in rows] == [[share], [share]]
     assert rows[0]["runs"][0]["metrics"] == rows[1]["runs"][0]["metrics"]  # the same run
