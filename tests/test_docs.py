@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import error_line, run_gan, spec_of, tiny
 
-from gan_cli import results
+from gan_cli import reproduce, results
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -131,9 +131,12 @@ def test_every_command_in_the_docs_composes(a_run, workdir):
         words = filled(command, a_run)
         if not words:
             continue
-        if words[0] == "reproduce":
-            names = [w for w in words[1:] if not w.startswith("-")]
-            assert all(n in results.names() for n in names), (where, command)
+        if words[0] == "reproduce":  # parsed as the verb parses it; the table and rows exist
+            args = reproduce.parse(words[1:])
+            if args.name:
+                assert args.name in results.names(), (where, command)
+                rows = [r["name"] for r in results.load(args.name)["rows"]]
+                assert set((args.rows or "").split(",")) - {""} <= set(rows), (where, command)
             continue
         if in_process(words):  # composed and validated as `gan train` does, in this process
             spec_of(*(w for w in words[1:] if not w.startswith("-") and w != "job"))
