@@ -70,13 +70,15 @@ tensorboard: install
 bench: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
-# On a machine with CUDA (a few minutes): the CUDA tests, then CUDA rows of `make bench` written
-# into benchmarks/RESULTS.md. Without a GPU the tests skip with a reason and the bench says so.
+# On a machine with CUDA: the CUDA tests, then CUDA rows of `make bench` written into
+# benchmarks/RESULTS.md (~12 min on an H200: the tests 94 s, each bench row 1-4 min; in a short
+# lease run the two apart, the bench by `ARGS=--model M`). Without a GPU the tests skip with a
+# reason and the bench says so.
 # A GPU machine without a package registry (torch, hydra and gan-cli already installed there):
 #   make -o install-dev gpu-check BIN=<the folder of that python>
 gpu-check: install-dev
 	$(BIN)/python -m pytest -q -rs -m cuda tests/
-	$(BIN)/python benchmarks/run.py --gpu-check
+	$(BIN)/python benchmarks/run.py --gpu-check $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -206,8 +206,10 @@ def measure(cases: list[Case], repeats: int) -> list[dict]:
     return rows
 
 
-def gpu_check(repeats: int) -> None:
-    """A few CUDA rows (one compiled) into RESULTS.md's GPU section, in a few minutes."""
+def gpu_check(repeats: int, models: list[str] | None = None) -> None:
+    """A few CUDA rows (one compiled) into RESULTS.md's GPU section. The section is rewritten
+    after each row, so a run cut at a lease's time limit keeps what it measured; `--model`
+    picks rows (each row costs about 1-4 minutes on an H200, mostly process start-up)."""
     if not torch.cuda.is_available():
         raise SystemExit("gpu-check: no CUDA GPU is visible; nothing measured")
     bf16 = torch.cuda.get_device_capability()[0] >= 8
@@ -219,16 +221,22 @@ def gpu_check(repeats: int) -> None:
              Case("cuda", 64, 64, low, True, False, "resnet"),
              Case("cuda", 64, 64, low, True, False, "stylegan2", ("channel_base=8192",
                                                                    "channel_max=256"))]  # fmt: skip
-    rows = measure(cases, repeats)
+    cases = [c for c in cases if not models or c.model in models]
+    rows: list[dict] = []
+    for case in cases:
+        rows += measure([case], repeats)
+        write_gpu_section(gpu_section(rows))
+    print(gpu_section(rows))
+
+
+def write_gpu_section(section: str) -> None:
     path = HERE / "RESULTS.md"
     text = path.read_text() if path.is_file() else ""
-    section = gpu_section(rows)
     if GPU_START in text and GPU_END in text:
         text = text[: text.index(GPU_START)] + section + text[text.index(GPU_END) + len(GPU_END) :]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)
-    print(section)
 
 
 def main() -> None:
@@ -237,10 +245,11 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--gpu-check", action="store_true", help="only a few CUDA rows (make gpu-check)")
+    p.add_argument("--model", action="append", help="with --gpu-check: only this model's rows")
     a = p.parse_args()
     repeats = 1 if a.quick else a.repeats
     if a.gpu_check:
-        gpu_check(min(repeats, 2))
+        gpu_check(min(repeats, 2), a.model)
         return
 
     settings = (("fp32", False), ("fp32", True), ("bf16", True))  # (precision, channels-last)
@@ -278,6 +287,11 @@ def main() -> None:
     print(table)
 
 
+def _fmt(value: float | None, scale: float, spec: str, unit: str) -> str:
+    """A figure, or an empty cell where the run never recorded it (never a made-up 0)."""
+    return "" if value is None else f"{value / scale:{spec}}{unit}"
+
+
 def table_rows(rows: list[dict]) -> list[str]:
     out = ["| device | model | px | batch | precision | channels-last | compile | parameters "
            "| peak memory (bare loop) | gan train img/s | bare loop img/s | ratio |",
@@ -286,9 +300,9 @@ def table_rows(rows: list[dict]) -> list[str]:
         out.append(
             f"| {r['device']} | {r.get('model', 'dcgan')} | {r['resolution']} | {r['batch']} | "
             f"{r['precision']} | {'yes' if r['channels_last'] else 'no'} | "
-            f"{'yes' if r['compile'] else 'no'} | {r.get('params', 0) / 1e6:.2f} M | "
-            f"{r.get('peak_mb', 0):.0f} MB | {r['gan_train']:.1f} | {r['bare_loop']:.1f} | "
-            f"{r['ratio']:.3f} |"
+            f"{'yes' if r['compile'] else 'no'} | {_fmt(r.get('params'), 1e6, '.2f', ' M')} | "
+            f"{_fmt(r.get('peak_mb'), 1, '.0f', ' MB')} | {r['gan_train']:.1f} | "
+            f"{r['bare_loop']:.1f} | {r['ratio']:.3f} |"
         )
     return out
 
