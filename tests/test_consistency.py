@@ -66,6 +66,21 @@ def test_t_flips_and_shifts_within_its_bounds_and_identity_costs_nothing():
     assert same.d_penalty(gan, real, real, None, (gan.run_D(real), gan.run_D(real))) == 0
 
 
+def test_t_cuts_out_one_square_of_its_share_of_the_side():
+    x = torch.arange(1, 64 * 64 + 1, dtype=torch.float32).view(64, 1, 8, 8)  # no zero pixels
+    torch.manual_seed(0)
+    cut = Consistency(flip=False, translation=0.0, cutout=0.5).augment(x)
+    for i in range(64):
+        hole = cut[i, 0] == 0
+        assert torch.equal(cut[i, 0][~hole], x[i, 0][~hole])  # the rest untouched
+        rows, cols = hole.nonzero(as_tuple=True)
+        # a 4x4 square (half the side), clipped where it reaches over the border
+        assert 1 <= len(rows) <= 16
+        assert len(rows) == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert rows.max() - rows.min() < 4 and cols.max() - cols.min() < 4
+    assert (cut == 0).sum() > 64 * 4  # most squares lie mostly inside
+
+
 def d_gap_after_training(stabilizers: str) -> float:
     """Train the small DCGAN on the digits for 150 steps; D's mean squared score gap between
     real digits and their T-copies afterwards."""

@@ -3,8 +3,10 @@
 
     real_weight * E||D(x) - D(T(x))||^2  +  fake_weight * E||D(G(z)) - D(T(G(z)))||^2
 
-with T a random left-right flip and a random shift of up to `translation` of the image size
-(zero-padded: DiffAugment's op). Only D is regularised: the generated images are detached.
+with T a random left-right flip, a random shift of up to `translation` of the image size
+(zero-padded) and, with `cutout` > 0, a random square of that share of the side set to zero
+(both DiffAugment's ops; bCR's paper uses flip and shift, cutout is DiffAugment's third).
+Only D is regularised: the generated images are detached.
 D(x) and D(G(z)) are the step's own scores, which the D phase hands to `d_penalty`, so each term
 costs one more forward pass of D (on T(x)); under the step's autocast, like the scores.
 """
@@ -16,22 +18,25 @@ from torch import Tensor
 
 from gan_cli.registry import register
 from gan_cli.stabilizers.base import Stabilizer
+from gan_cli.stabilizers.diffaugment import cutout
 from gan_cli.stabilizers.diffaugment import translation as shift
 
 
 @register("stabilizer")
 class Consistency(Stabilizer):
     def __init__(self, real_weight: float = 10.0, fake_weight: float = 0.0, flip: bool = True,
-                 translation: float = 0.125):  # fmt: skip
+                 translation: float = 0.125, cutout: float = 0.0):  # fmt: skip
         self.weights = {"real": real_weight, "fake": fake_weight}
-        self.flip, self.translation = flip, translation
+        self.flip, self.translation, self.cutout = flip, translation, cutout
 
     def augment(self, x: Tensor) -> Tensor:
-        """T(x): each image flipped with probability 1/2, then shifted."""
+        """T(x): each image flipped with probability 1/2, shifted, then a square cut out."""
         if self.flip:
             flipped = torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5
             x = torch.where(flipped, x.flip(3), x)
-        return shift(x, self.translation) if self.translation > 0 else x
+        if self.translation > 0:
+            x = shift(x, self.translation)
+        return cutout(x, self.cutout) if self.cutout > 0 else x
 
     def d_penalty(self, gan, real: Tensor, fake: Tensor, c: Tensor | None = None,
                   scores: tuple[Tensor, Tensor] | None = None) -> Tensor | None:  # fmt: skip

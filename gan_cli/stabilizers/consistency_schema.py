@@ -16,6 +16,7 @@ class ConsistencyConfig(StabilizerConfig):
     fake_weight: float = 0.0  # lambda_fake; > 0: balanced CR on generated images too (bCR: 10)
     flip: bool = True  # T flips each image left-right with probability 1/2
     translation: float = 0.125  # T shifts each image by up to this share of its size
+    cutout: float = 0.0  # > 0: T zeroes a random square of this share of the side (DiffAugment 0.5)
 
     IMAGE_ONLY: ClassVar[bool] = True
 
@@ -26,3 +27,4 @@ class ConsistencyConfig(StabilizerConfig):
         self.require("real_weight", self.real_weight + self.fake_weight > 0,
                      "> 0, or fake_weight > 0 (else the stabiliser does nothing)")  # fmt: skip
         self.require("translation", 0 <= self.translation <= 0.5, "in [0, 0.5]")
+        self.require("cutout", 0 <= self.cutout <= 1, "in [0, 1]")
