@@ -54,9 +54,9 @@ row digits r1 model.d_norm=none 'stabilizers=[r1]' stabilizers.r1.gamma=1
 # StyleGAN2 on digits at 16x16 (CPU-sized): path-length regularisation on and off
 # (the preset's networks and R1 as they were when docs/stabilizers.md was measured)
 S=(experiment=stylegan2_digits dataset.resolution=16 steps=1000 model.channel_max=128
-   stabilizers.r1.gamma=0.1 stabilizers.r1.every=16)
+   model.mapping_depth=4 batch_size=32 stabilizers.r1.gamma=0.1 stabilizers.r1.every=16)
 row stylegan2 baseline "${S[@]}" 'stabilizers=[r1,ema]'
-row stylegan2 path_length "${S[@]}"
+row stylegan2 path_length "${S[@]}" 'stabilizers=[r1,path_length,ema]'
 
 # stacked digits, 1,000 modes (PacGAN's stacked MNIST): modes and KL at 26,000 samples
 row stacked baseline dataset=stacked_digits
