@@ -209,7 +209,7 @@ def measure(cases: list[Case], repeats: int) -> list[dict]:
 def gpu_check(repeats: int, models: list[str] | None = None) -> None:
     """A few CUDA rows (one compiled) into RESULTS.md's GPU section. The section is rewritten
     after each row, so a run cut at a lease's time limit keeps what it measured; `--model`
-    picks rows (each row costs about 1-4 minutes on an H200, mostly process start-up)."""
+    picks rows (each row cost 1-4 minutes on an H200, most of it outside the timed steps)."""
     if not torch.cuda.is_available():
         raise SystemExit("gpu-check: no CUDA GPU is visible; nothing measured")
     bf16 = torch.cuda.get_device_capability()[0] >= 8
