@@ -232,9 +232,10 @@ def test_top_k_gives_g_gradients_only_from_its_best_scored_samples_on_its_schedu
     assert len(keep(scores)) == 16
 
 
-def test_lazy_regularisation_runs_every_k_d_steps_weighted_by_k_with_adam_rescaled():
-    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25", "stabilizers=[r1]",
-                              "stabilizers.r1.every=4", "optim.betas=[0.0,0.99]"))  # fmt: skip
+@pytest.mark.parametrize("name", ["r1", "gradient_penalty"])
+def test_lazy_regularisation_runs_every_k_d_steps_weighted_by_k_with_adam_rescaled(name):
+    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25", f"stabilizers=[{name}]",
+                              f"stabilizers.{name}.every=4", "optim.betas=[0.0,0.99]"))  # fmt: skip
     gan = build_gan(cfg, spec, (2,), CPU)
     (r1,) = gan.stabilizers
     calls: list[int] = []

@@ -67,13 +67,14 @@ class StabilizerConfig(Checked):
 class GradientPenaltyConfig(StabilizerConfig):
     weight: float = 10.0  # lambda (Gulrajani et al. 2017)
     target: float = 1.0  # the gradient norm it pulls towards (0: a zero-centred penalty)
+    every: int = 1  # lazy regularisation: every k-th D step, weighted by k (as R1's)
 
     LIPSCHITZ: ClassVar[bool] = True
     GRADIENT_PENALTY: ClassVar[bool] = True
 
     def check(self, root: Any) -> None:
         super().check(root)
-        self.require_positive("weight")
+        self.require_positive("weight", "every")
         self.require("target", self.target >= 0, ">= 0")
 
 

@@ -1,6 +1,8 @@
 """The gradient penalty of WGAN-GP (Gulrajani et al. 2017), usable with any loss:
 weight * E[(||grad_x D(x_hat)|| - target)^2], with x_hat uniform on segments between real and
 generated samples (a packed D: between packed groups). target = 0 gives a zero-centred penalty.
+With `every` = k > 1 it runs lazily, as R1 can (StyleGAN2's lazy regularisation): every k-th D
+update, in its own optimiser step, weighted by k.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ def gradient_penalty(D: Callable[..., Tensor], real: Tensor, fake: Tensor, targe
 
 @register("stabilizer")
 class GradientPenalty(Stabilizer):
-    def __init__(self, weight: float = 10.0, target: float = 1.0):
-        self.weight, self.target = weight, target
+    def __init__(self, weight: float = 10.0, target: float = 1.0, every: int = 1):
+        self.weight, self.target, self.every = weight, target, every
 
     def d_penalty(self, gan, real: Tensor, fake: Tensor, c: Tensor | None = None,
                   scores=None) -> Tensor:  # fmt: skip
