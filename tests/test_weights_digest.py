@@ -35,16 +35,18 @@ COMMON = ["stabilizers=[r1,ema]", "steps=20", "seed=0", "device=cpu", "device.pr
           "eval.every=0"]  # fmt: skip
 ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
-# setting -> run -> digest (the first 16 hex digits), recorded before the issue-31 refactor
+# setting -> run -> digest (the first 16 hex digits), recorded before the issue-31 refactor;
+# stylegan2's again on 2026-12-04, when its demodulation became a matrix product (the same
+# formula, summed in another order: a deliberate change of rounding, not of the arithmetic)
 DIGESTS: dict[str, dict[str, str]] = {
     "AMD EPYC (AVX512, native bf16) [native]": {
         "dcgan": "2176130e87dbab94", "resnet": "8e7f7c49d32f14d5",
-        "stylegan2": "1f14b253ec581f61", "mlp": "72927db4f2b8d684",
+        "stylegan2": "2ac9d1f490bce03d", "mlp": "72927db4f2b8d684",
     },
     "AMD EPYC (AVX2) [ATEN_CPU_CAPABILITY=avx2,ONEDNN_MAX_CPU_ISA=AVX2,"
     "MKL_ENABLE_INSTRUCTIONS=AVX2]": {
         "dcgan": "13965ff4165a9cc6", "resnet": "9b03f2b8a47012e7",
-        "stylegan2": "f82c97a6aa627bc1", "mlp": "5d1122aa63230474",
+        "stylegan2": "a30ed289062bfbf2", "mlp": "5d1122aa63230474",
     },
 }  # fmt: skip
 
@@ -73,4 +75,4 @@ def test_fixed_short_runs_end_with_the_recorded_weights(run, workdir):
     recorded = DIGESTS.get(setting())
     if recorded is None:
         pytest.skip(f"no digests recorded for {setting()}: {run} gives {got}")
-    assert got == recorded[run], f"{run} on {setting()}: weights differ from the recorded run"
+    assert got == recorded[run], f"{run} on {setting()}: weights {got} differ from the recorded"

@@ -94,8 +94,10 @@ class ModulatedConv2d(nn.Module):
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         x = F.conv2d(x * styles[:, :, None, None].to(x.dtype), weight.to(x.dtype),
                      padding=weight.shape[-1] // 2)  # fmt: skip
-        if self.demodulate:  # 1 / |w_o * s| for each sample's output channel o
-            norms = (weight[None] * styles[:, None, :, None, None]).square().sum(dim=(2, 3, 4))
+        if self.demodulate:  # 1 / |w_o * s| for each sample's output channel o, where
+            # |w_o * s|^2 = sum_i s_i^2 sum_k w_oik^2: one (n, c_in) x (c_in, c_out) product
+            # instead of each sample's (c_out, c_in, k, k) weights (40 % of a CPU step at 8 px)
+            norms = styles.square() @ weight.square().sum(dim=(2, 3)).T
             x = x * (norms + 1e-8).rsqrt()[:, :, None, None].to(x.dtype)
         return x
 
