@@ -13,6 +13,19 @@ def generate(G: nn.Module, z: Tensor, c: Tensor | None = None, **options) -> Ten
     return G(z, **options) if c is None else G(z, c, **options)
 
 
+def truncated_normal(n: int, dim: int, threshold: float,
+                     generator: torch.Generator) -> Tensor:  # fmt: skip
+    """N(0, I) latents with each coordinate beyond +-threshold redrawn until it falls within
+    (BigGAN's truncation trick). Coordinates already within keep their values: one seed at a
+    smaller threshold gives related, more typical samples."""
+    z = torch.randn(n, dim, generator=generator)
+    outside = z.abs() > threshold
+    while outside.any():
+        z[outside] = torch.randn(int(outside.sum()), generator=generator)
+        outside = z.abs() > threshold
+    return z
+
+
 def grid_labels(num_classes: int, n: int, device: torch.device) -> tuple[Tensor | None, int | None]:
     """Labels for a grid of about n samples with one row per class: (labels, images per row);
     (None, None) for an unconditional model."""

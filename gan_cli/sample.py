@@ -20,9 +20,9 @@ from gan_cli.config import SampleConfig
 from gan_cli.config.run import LimitsConfig
 from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
-from gan_cli.generation import generate, grid_labels
+from gan_cli.generation import generate, grid_labels, truncated_normal
 from gan_cli.metrics.evaluate import class_labels
-from gan_cli.models.common import has_mapping
+from gan_cli.models.common import has_mapping, truncation_space
 from gan_cli.networks import (
     build_networks,
     build_stabilizers,
@@ -68,8 +68,34 @@ def load_generator(path: str | Path, device: torch.device, ema: bool = True,
     return G.to(device).eval().requires_grad_(False), state
 
 
-def latents(G: nn.Module, n: int, seed: int, device: torch.device) -> Tensor:
-    return torch.randn(n, G.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+def latents(G: nn.Module, n: int, seed: int, device: torch.device,
+            threshold: float | None = None) -> Tensor:  # fmt: skip
+    """n latents of seed `seed`; with a threshold, truncated by resampling (BigGAN)."""
+    rng = torch.Generator().manual_seed(seed)
+    if threshold is None:
+        return torch.randn(n, G.latent_dim, generator=rng).to(device)
+    return truncated_normal(n, G.latent_dim, threshold, rng).to(device)
+
+
+# BigGAN's smallest threshold is 0.04; below 0.01 redrawing would take thousands of rounds
+SMALLEST_THRESHOLD = 0.01
+
+
+def truncation_options(G: nn.Module, truncation: float | None) -> tuple[float | None, dict]:
+    """`truncation=` as G's class declares it (models/common.py): (a threshold for z, keyword
+    arguments of G); refused in one line for a G that cannot be truncated."""
+    space = truncation_space(G)
+    if truncation is None:
+        return None, {}
+    if space is None:
+        raise ConfigError(f"truncation={truncation:g}: this checkpoint's generator cannot be "
+                          "truncated (stylegan2 truncates in w, biggan in z)")  # fmt: skip
+    if space == "z":
+        if truncation < SMALLEST_THRESHOLD:
+            raise ConfigError(f"truncation={truncation:g}: a threshold on |z| must be >= "
+                              f"{SMALLEST_THRESHOLD} (BigGAN's smallest: 0.04)")  # fmt: skip
+        return truncation, {}
+    return None, {"truncation": truncation}
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -100,10 +126,11 @@ def labels_for(cfg: SampleConfig, num_classes: int, n: int, grid: bool, device):
 def interpolation(G: nn.Module, cfg: SampleConfig, c: Tensor | None, device) -> Tensor:
     """A row of n samples from seed a's latent to seed b's: linear in w for a model with a
     mapping network (StyleGAN2), spherical in z otherwise."""
-    a, b = (latents(G, 1, s, device) for s in cfg.interpolate)
+    threshold, options = truncation_options(G, cfg.truncation)
+    a, b = (latents(G, 1, s, device, threshold) for s in cfg.interpolate)
     t = torch.linspace(0, 1, cfg.n, device=device)
     if has_mapping(G):
-        wa, wb = (G.ws(z, None if c is None else c[:1], cfg.truncation) for z in (a, b))
+        wa, wb = (G.ws(z, None if c is None else c[:1], **options) for z in (a, b))
         return G.synthesis(torch.lerp(wa, wb, t[:, None, None]))
     return generate(G, slerp(a[0], b[0], t), c)
 
@@ -112,17 +139,14 @@ def interpolation(G: nn.Module, cfg: SampleConfig, c: Tensor | None, device) -> 
 def sample(_: DictConfig, cfg: SampleConfig) -> None:
     device = pick_device(cfg.device.type)
     G, state = load_generator(cfg.ckpt, device, cfg.ema, cfg.limits)
-    if cfg.truncation != 1 and not has_mapping(G):
-        raise ConfigError(f"truncation={cfg.truncation}: needs a generator with a mapping "
-                          "network (model=stylegan2)")  # fmt: skip
+    threshold, options = truncation_options(G, cfg.truncation)
     out = Path(cfg.out).expanduser()
     grid = out.suffix.lower() in IMAGE_SUFFIXES or bool(cfg.interpolate)
     c, per_row = labels_for(cfg, state.get("num_classes", 0), cfg.n, grid, device)
-    options = {"truncation": cfg.truncation} if cfg.truncation != 1 else {}
     if cfg.interpolate:
         x = interpolation(G, cfg, c, device).float().cpu()
     else:
-        z = latents(G, len(c) if c is not None else cfg.n, cfg.seed, device)
+        z = latents(G, len(c) if c is not None else cfg.n, cfg.seed, device, threshold)
         parts = [generate(G, part, None if c is None else c[i : i + 500], **options)
                  for i, part in zip(range(0, len(z), 500), z.split(500), strict=True)]  # fmt: skip
         x = torch.cat([p.float().cpu() for p in parts])

@@ -10,7 +10,10 @@ import torch
 from conftest import run_gan
 
 from gan_cli import checkpoint
-from gan_cli.models import biggan
+from gan_cli.errors import ConfigError
+from gan_cli.generation import truncated_normal
+from gan_cli.models import biggan, dcgan, stylegan2
+from gan_cli.sample import latents, truncation_options
 
 SMALL = {"g_width": 8, "d_width": 8, "latent_dim": 20, "shared_dim": 8}
 
@@ -63,6 +66,36 @@ def test_self_attention_sits_at_its_resolution():
         biggan.build((1, 32, 32), latent_dim=3)
 
 
+def test_truncation_redraws_z_within_its_threshold_keeping_what_was_within():
+    plain = torch.randn(20_000, 8, generator=torch.Generator().manual_seed(3))
+    for threshold in (2.0, 0.5, 0.04):
+        z = truncated_normal(20_000, 8, threshold, torch.Generator().manual_seed(3))
+        assert z.abs().max() <= threshold
+        within = plain.abs() <= threshold  # drawn first, and kept
+        assert torch.equal(z[within], plain[within])
+        assert not torch.equal(z[~within], plain[~within])
+    # N(0, 1) cut at +-2: standard deviation sqrt(1 - 2 * 2 phi(2) / (2 Phi(2) - 1)) = 0.8796
+    z = truncated_normal(200_000, 4, 2.0, torch.Generator().manual_seed(0))
+    assert z.std().item() == pytest.approx(0.8796, abs=0.005)
+    assert z.mean().item() == pytest.approx(0.0, abs=0.005)
+
+
+def test_each_generator_truncates_where_its_class_says():
+    G, _ = biggan.build((1, 8, 8), **SMALL)
+    assert truncation_options(G, None) == (None, {})
+    assert truncation_options(G, 0.5) == (0.5, {})  # a threshold for z
+    assert latents(G, 4, 1, torch.device("cpu"), 0.5).abs().max() <= 0.5
+    assert torch.equal(latents(G, 4, 1, torch.device("cpu")),
+                       torch.randn(4, 20, generator=torch.Generator().manual_seed(1)))  # fmt: skip
+    with pytest.raises(ConfigError, match="must be >= 0.01"):
+        truncation_options(G, 0.001)
+    SG, _ = stylegan2.build((1, 8, 8), latent_dim=8, w_dim=8, mapping_depth=1, channel_max=16)
+    assert truncation_options(SG, 0.7) == (None, {"truncation": 0.7})  # psi, towards mean w
+    DG, _ = dcgan.build((1, 8, 8), latent_dim=8, g_width=8, d_width=8)
+    with pytest.raises(ConfigError, match="generator cannot be truncated"):
+        truncation_options(DG, 0.7)
+
+
 @pytest.mark.e2e
 def test_a_conditional_biggan_trains_samples_and_refuses_what_it_cannot(workdir):
     run = workdir / "run"
@@ -75,8 +108,12 @@ def test_a_conditional_biggan_trains_samples_and_refuses_what_it_cannot(workdir)
     sample = run_gan("sample", f"ckpt={run}", "class=3", "n=8", f"out={workdir / 's.png'}",
                      cwd=workdir)  # fmt: skip
     assert sample.returncode == 0 and (workdir / "s.png").stat().st_size > 0, sample.stderr
-    truncated = run_gan("sample", f"ckpt={run}", "truncation=0.5", cwd=workdir)
-    assert truncated.returncode != 0
-    assert "truncation=0.5: needs a generator with a mapping network" in truncated.stderr
+    for threshold in ("0.5", "2"):  # the truncation trick, in z
+        out = workdir / f"t{threshold}.png"
+        truncated = run_gan("sample", f"ckpt={run}", f"truncation={threshold}", "class=3",
+                            "n=8", f"out={out}", cwd=workdir)  # fmt: skip
+        assert truncated.returncode == 0 and out.stat().st_size > 0, truncated.stderr
+    tiny_threshold = run_gan("sample", f"ckpt={run}", "truncation=0.001", cwd=workdir)
+    assert "truncation=0.001: a threshold on |z| must be >= 0.01" in tiny_threshold.stderr
     small_z = run_gan("train", "model=biggan", "model.latent_dim=1", "steps=1", cwd=workdir)
     assert "model.latent_dim=1: must be >= 2 at 8 px" in small_z.stderr

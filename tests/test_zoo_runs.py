@@ -50,7 +50,7 @@ def test_preset_resumes_bit_exact_and_samples_from_its_checkpoint(preset, workdi
     if preset == "conditional":  # one row per class when no class is asked for
         for bad, why in (
             ("class=12", "class=12: must be in 0..9"),
-            ("truncation=0.7", "needs a generator with a mapping network"),
+            ("truncation=0.7", "this checkpoint's generator cannot be truncated"),
         ):
             out = run_gan("sample", f"ckpt={b}", bad, cwd=workdir)
             assert out.returncode == 1 and why in out.stderr.strip(), out.stderr

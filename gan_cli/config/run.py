@@ -200,11 +200,15 @@ class SampleConfig(Checked):
     device: DeviceConfig = field(default_factory=DeviceConfig)
     trust: list[str] = field(default_factory=list)
     label: int | None = None  # `class=k` on the command line: samples of class k
-    truncation: float = 1.0  # < 1: the truncation trick towards the mean w (StyleGAN2)
+    # the truncation trick, as the checkpoint's model does it: StyleGAN2 psi, the share of the
+    # way from the mean w (0.7); BigGAN a threshold on |z|, beyond which z is redrawn (0.5)
+    truncation: float | None = None
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     def check(self, root: Any) -> None:
-        self.require_positive("n", "truncation")
+        self.require_positive("n")
+        if self.truncation is not None:
+            self.require_positive("truncation")
         ok = self.interpolate is None or len(self.interpolate) == 2
         self.require("interpolate", ok, "two seeds, e.g. [3,7]")
 

@@ -4,13 +4,15 @@ images, with what makes it BigGAN in G:
 - conditional batch norm whose gain (1 + .) and bias are linear in [z chunk, shared(c)], one
   class embedding shared by all blocks (unconditional: in the z chunk alone);
 - orthogonal initialisation of every layer (as the paper's code);
-- self-attention (SAGAN) at `attention` px, in G and D.
+- self-attention (SAGAN) at `attention` px, in G and D;
+- the truncation trick by resampling (`gan sample truncation=0.5`: every coordinate of z
+  beyond +-0.5 redrawn until it falls within; generation.py).
 D is the SNGAN ResNet's D with a projection head (resnet.py), orthogonally initialised. The
 paper's other parts are switches of gan-cli: spectral norm in G and D
 (`stabilizers=[spectral_norm] stabilizers.spectral_norm.generator=true`), EMA of G (`ema`),
-hinge loss (`loss=hinge`), 2 D steps and Adam (0, 0.999) with lr_d = 4 lr_g (`optim.*`).
-Widths are constant per network here (`g_width`, `d_width`), sized for a CPU; not included:
-orthogonal regularisation and the z-truncation trick.
+orthogonal regularisation (`orthogonal`), hinge loss (`loss=hinge`), 2 D steps and Adam (0,
+0.999) with lr_d = 4 lr_g (`optim.*`). Widths are constant per network here (`g_width`,
+`d_width`), sized for a CPU.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
+    truncates = "z"  # sampling may redraw z within a threshold (models/common.py)
+
     def __init__(self, latent_dim: int, channels: int, resolution: int, width: int,
                  shared_dim: int, attention: int, num_classes: int):  # fmt: skip
         super().__init__()

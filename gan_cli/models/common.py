@@ -7,8 +7,15 @@ from torch import nn
 
 def has_mapping(G: nn.Module) -> bool:
     """Does G's class declare a mapping network z -> w (`has_mapping = True`, with `ws(z, c,
-    truncation)` and `synthesis(ws)`)? What truncation and walks in w need (StyleGAN2)."""
+    truncation)` and `synthesis(ws)`)? What walks in w need (StyleGAN2)."""
     return bool(getattr(type(G), "has_mapping", False))
+
+
+def truncation_space(G: nn.Module) -> str | None:
+    """Where G's class says its samples may be truncated (`truncates`): "w", towards the mean w
+    through `G(z, c, truncation=psi)` (StyleGAN2); "z", latents redrawn within a threshold
+    (BigGAN); None: not at all."""
+    return getattr(type(G), "truncates", None)
 
 
 def d_norm_layer(kind: str, channels: int, conv: bool) -> nn.Module:

@@ -185,7 +185,8 @@ class Mapping(nn.Module):
 
 
 class Generator(nn.Module):
-    has_mapping = True  # sampling may truncate in w and walk in w (models/common.py)
+    has_mapping = True  # sampling may walk in w (models/common.py)
+    truncates = "w"  # and truncate towards the mean w
 
     def __init__(self, latent_dim: int, w_dim: int, mapping_depth: int, channels: int,
                  resolution: int, base: int, cap: int, style_mixing: float,
