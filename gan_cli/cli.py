@@ -23,9 +23,15 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli import config, plugins, registry, sweep
-from gan_cli.errors import ConfigError, GanError, Stop
+from gan_cli.argv import (
+    added_stabilizers,
+    flags_first,
+    positional_paths,
+    quote_paths,
+    torchrun_argv,
+)
+from gan_cli.errors import GanError, Stop
 from gan_cli.plugins import config_dir
-from gan_cli.resume import VALUED_FLAGS as RESUME_VALUED_FLAGS
 
 config.register()
 
@@ -161,75 +167,6 @@ def one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-# Keys whose values are paths. Sweep folders are named like `0_loss=hinge,seed=1`, and '=' or
-# ',' in an override value trips Hydra's parser, so such values are quoted for it.
-PATH_KEYS = {"ckpt", "resume", "out", "path", "dataset.path", "dataset.root", "hydra.run.dir",
-             "hydra.sweep.dir", "eval.inception_weights", "inception_weights"}  # fmt: skip
-_SPECIAL = set("=,()[]{} '\"")
-
-
-def quote_paths(argv: list[str]) -> list[str]:
-    out = []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        plain = value and value[0] not in "['\"" and any(c in _SPECIAL for c in value)
-        out.append(f"{key}='{value}'" if sep and key.lstrip("+") in PATH_KEYS and plain else arg)
-    return out
-
-
-def torchrun_argv(argv: list[str]) -> list[str]:
-    """Under torchrun every rank runs this command: they must share one run folder, and only
-    rank 0 writes Hydra's records and the log (the training writes through rank 0 only)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return argv
-    if "--multirun" in argv or "-m" in argv:
-        raise ConfigError("--multirun under torchrun: start one run per torchrun; sweep "
-                          "with device.nproc_per_node=N instead")  # fmt: skip
-    if not any(a.split("=", 1)[0] == "hydra.run.dir" for a in argv):
-        raise ConfigError("under torchrun, give the run folder: hydra.run.dir=PATH (every "
-                          "rank must write to, and read from, the same one)")  # fmt: skip
-    if int(os.environ.get("RANK", "0")) > 0:
-        argv = [*argv, "hydra.output_subdir=null", "hydra/job_logging=disabled",
-                "hydra/hydra_logging=disabled"]  # fmt: skip
-    return argv
-
-
-# Hydra's flags that take a value: the word after them is not a path (--info's is optional)
-VALUED_FLAGS = {*RESUME_VALUED_FLAGS, "--info", "-i"}
-
-
-INFO_CHOICES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
-
-
-def flags_first(argv: list[str]) -> list[str]:
-    """Hydra's flags (with their values) before the overrides: Hydra reads the overrides as one
-    run of words, and the rewrites below append overrides (`gan train x=1 --cfg job`)."""
-    flags, rest = [], []
-    words = iter(argv)
-    for word in words:
-        if not word.startswith("-"):
-            rest.append(word)
-            continue
-        flags.append(word)
-        if word in VALUED_FLAGS - {"--info", "-i"}:
-            flags.append(next(words, ""))
-    for k, word in enumerate(rest):  # --info's value is optional: one of its choices
-        if word in INFO_CHOICES and flags[-1:] in (["--info"], ["-i"]):
-            flags.append(rest.pop(k))
-            break
-    return [f for f in flags if f] + rest
-
-
-def positional_paths(argv: list[str]) -> list[str]:
-    """`gan report A B` means `gan report path=[A,B]` (the paths quoted for Hydra's parser)."""
-    paths = [a for i, a in enumerate(argv) if "=" not in a and not a.startswith("-")
-             and (i == 0 or argv[i - 1] not in VALUED_FLAGS)]  # fmt: skip
-    if not paths:
-        return argv
-    rest = [a for a in argv if a not in paths]
-    return [*rest, "path=[" + ",".join(f"'{p}'" for p in paths) + "]"]
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -261,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         if verb == "train":
             from gan_cli.resume import resume_argv
 
-            rest = torchrun_argv(resume_argv(rest))
+            rest = torchrun_argv(resume_argv(added_stabilizers(rest)))
         if verb == "report":
             rest = positional_paths(rest)
         if verb == "sample":  # `class` is the word users know; Python reserves it

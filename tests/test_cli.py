@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from test_config import choices
 
 from gan_cli import checkpoint
+from gan_cli.argv import added_stabilizers
 from gan_cli.models import dcgan
 
 SHORT = ["steps=6", "log_every=3", "sample_every=3", "ckpt_every=3", "grid_size=16"]
@@ -53,6 +54,27 @@ def test_cfg_job_prints_the_composed_config(workdir):
     cfg = OmegaConf.create(out.stdout)
     assert cfg.model._target_ == "gan_cli.models.mlp.build" and cfg.dataset.size == 100000
     assert not (workdir / "outputs").exists()
+
+
+def test_auto_in_a_stabiliser_list_adds_to_the_runs_own_set(workdir):
+    """`stabilizers=[auto,x]`: the tuned set (or a preset's) plus x, with the tuned values."""
+    for args, want in (
+        (["model=biggan", "stabilizers=[auto,orthogonal]"], ["r1", "ema", "orthogonal"]),
+        (["experiment=wgan_gp", "stabilizers=[auto,orthogonal]"], ["gradient_penalty",
+                                                                   "orthogonal"]),
+        (["stabilizers=[auto]"], ["r1", "ema"]),
+    ):  # fmt: skip
+        out = run_gan("train", "--cfg", "job", *args, cwd=workdir)
+        assert out.returncode == 0, out.stderr
+        cfg = OmegaConf.create(out.stdout)
+        assert [k for k, v in cfg.stabilizers.items() if v is not None] == want, args
+        if "r1" in want:
+            assert cfg.stabilizers.r1.every == 4  # the tuned value, not the schema's 1
+    sweep = ["stabilizers=[auto],[auto,orthogonal]", "loss=hinge"]  # Hydra's way of adding
+    assert added_stabilizers(sweep) == ["+stabilizers@stabilizers=[],[orthogonal]", "loss=hinge"]
+    swept = run_gan("train", "--multirun", "stabilizers=[auto,ema],[r1]", cwd=workdir)
+    assert swept.returncode == 1
+    assert "error: stabilizers=[auto,ema],[r1]: auto stands for the run's own" in swept.stderr
 
 
 @pytest.mark.e2e

@@ -15,6 +15,7 @@ import pytest
 from conftest import error_line, run_gan, spec_of, tiny
 
 from gan_cli import reproduce, results
+from gan_cli.argv import added_stabilizers
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -139,7 +140,10 @@ def test_every_command_in_the_docs_composes(a_run, workdir):
                 assert set((args.rows or "").split(",")) - {""} <= set(rows), (where, command)
             continue
         if in_process(words):  # composed and validated as `gan train` does, in this process
-            spec_of(*(w for w in words[1:] if not w.startswith("-") and w != "job"))
+            # after the front's rewrite of `stabilizers=[auto,x]` (gan_cli/argv.py)
+            spec_of(
+                *added_stabilizers([w for w in words[1:] if not w.startswith("-") and w != "job"])
+            )
         else:
             if words[0] in VERBS and not any(w.startswith(("--help", "--info", "--cfg"))
                                              for w in words):  # fmt: skip
