@@ -68,7 +68,7 @@ def evaluate(_: DictConfig, cfg: EvalCommandConfig) -> dict:
                 kind, load_dataset(dataset), cfg.samples, cfg.seed, dataset, device,
                 cache_dir=Path(cfg.cache_dir).expanduser(), reference_n=cfg.reference_samples,
                 inception_weights=cfg.inception_weights, download=cfg.download,
-                num_classes=state.get("num_classes", 0),
+                num_classes=state.get("num_classes", 0), truncation=cfg.truncation,
             )  # fmt: skip
             if protocol is not None and protocol != evaluator.protocol:
                 log.warning("checkpoints measured under different protocols: see %s", cfg.out)

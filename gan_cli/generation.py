@@ -7,10 +7,47 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gan_cli.errors import ConfigError
+
 
 def generate(G: nn.Module, z: Tensor, c: Tensor | None = None, **options) -> Tensor:
     """G's samples of latents z (and labels c, for a conditional G)."""
     return G(z, **options) if c is None else G(z, c, **options)
+
+
+def truncation_space(G: nn.Module) -> str | None:
+    """Where G's class says its samples may be truncated (`truncates`): "w", towards the mean w
+    through `G(z, c, truncation=psi)` (StyleGAN2); "z", latents redrawn within a threshold
+    (BigGAN); None: not at all."""
+    return getattr(type(G), "truncates", None)
+
+
+# BigGAN's smallest threshold is 0.04; below 0.01 redrawing would take thousands of rounds
+SMALLEST_THRESHOLD = 0.01
+
+
+def truncation_options(G: nn.Module, truncation: float | None) -> tuple[float | None, dict]:
+    """`truncation=` as G's class declares it: (a threshold for z, keyword arguments of G);
+    refused in one line for a G that cannot be truncated."""
+    space = truncation_space(G)
+    if truncation is None:
+        return None, {}
+    if space is None:
+        raise ConfigError(f"truncation={truncation:g}: this checkpoint's generator cannot be "
+                          "truncated (stylegan2 truncates in w, biggan in z)")  # fmt: skip
+    if space == "z":
+        if truncation < SMALLEST_THRESHOLD:
+            raise ConfigError(f"truncation={truncation:g}: a threshold on |z| must be >= "
+                              f"{SMALLEST_THRESHOLD} (BigGAN's smallest: 0.04)")  # fmt: skip
+        return truncation, {}
+    return None, {"truncation": truncation}
+
+
+def latents(n: int, dim: int, generator: torch.Generator, threshold: float | None = None) -> Tensor:
+    """n latents from `generator`; with a threshold, truncated by resampling (BigGAN)."""
+    if threshold is None:
+        return torch.randn(n, dim, generator=generator)
+    return truncated_normal(n, dim, threshold, generator)
 
 
 def truncated_normal(n: int, dim: int, threshold: float,

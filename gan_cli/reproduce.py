@@ -12,9 +12,11 @@ Each row's seeds run as one `gan train --multirun` in a temporary folder: with t
 launcher where it is installed (`gan-cli[joblib]`: one job per core at a time), else one after
 another; where a row has fewer seeds than there are jobs (`--seeds 2`), several rows run side
 by side, each run on its share of the cores (`device.threads`). A progress bar per row counts
-finished jobs. A figure "differs" when our mean lies further
-from the stored mean than twice the larger of the two spreads (std over seeds; a single run
-has none, so it differs when it is not equal). Nothing here imports torch.
+finished jobs. A row with `"of": ROW` measures ROW's runs instead of training its own: its
+command is `gan eval ckpt=RUN ...` (the truncation trick, other samples), run on each seed's
+last checkpoint, and ROW is trained with it when it was not asked for. A figure "differs" when
+our mean lies further from the stored mean than twice the larger of the two spreads (std over
+seeds; a single run has none, so it differs when it is not equal). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def listing() -> str:
     lines = [f"{'table':<20} {'rows':>4} {'seeds':>5} {'minutes':>8} {'quick':>6}  title"]
     for name in results.names():
         t = results.load(name)
-        rows = [r for r in t.get("rows", []) if r.get("command")]
+        rows = [r for r in t.get("rows", []) if r.get("command") and "of" not in r]
         if not rows:
             continue  # figures no command reruns (measured before their runs were kept)
         runs = len(rows) * len(t.get("seeds", []))
@@ -122,6 +124,30 @@ def run_row(row: dict, seeds: list[int], extra: list[str], folder: Path, jobs: i
     if failed:
         raise GanError(f"row {row['name']}: seeds {failed} did not finish; see "
                        f"{folder.with_suffix('.log')}")  # fmt: skip
+    return runs
+
+
+def eval_row(row: dict, trained: Path, seeds: list[int], folder: Path) -> list[dict]:
+    """A row of another row's runs (`"of"`): its `gan eval ckpt=RUN ...` on each seed's last
+    checkpoint in `trained`; a run keeps the trained run's CPU kind, precision and commit."""
+    words = shlex.split(row["command"])
+    if words[:2] != ["gan", "eval"] or "ckpt=RUN" not in words:
+        raise GanError(f"row {row['name']}: a row of another row's runs is `gan eval ckpt=RUN ...`")
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for i, seed in enumerate(seeds):
+        out, ckpt = folder / f"{i}.json", trained / str(i) / "checkpoints" / "last.pt"
+        argv = [*gan_command(), "eval", *(f"ckpt={ckpt}" if w == "ckpt=RUN" else w
+                                         for w in words[2:]), f"out={out}"]  # fmt: skip
+        with open(folder.with_suffix(".log"), "a") as log:
+            subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
+        if not out.is_file():
+            raise GanError(f"row {row['name']}: seed {seed} was not measured; see "
+                           f"{folder.with_suffix('.log')}")  # fmt: skip
+        origin = read_run(trained / str(i), seed) or {}
+        runs.append({"seed": seed, "metrics": json.loads(out.read_text())["runs"][0]["metrics"],
+                     **{k: origin[k] for k in ("cpu", "precision", "git") if k in origin},
+                     "date": time.strftime("%Y-%m-%d")})  # fmt: skip
     return runs
 
 
@@ -211,11 +237,16 @@ def reproduce(argv: list[str]) -> int:
     rows = [r for r in table["rows"] if r["name"] in wanted and r.get("command")]
     if not rows:
         raise GanError(f"{args.name}: no rows to rerun among {', '.join(wanted)}")
+    evals = [r for r in rows if "of" in r]  # rows measuring another row's runs
+    bases = {r["of"] for r in evals}
+    trained = [r for r in table["rows"] if (r in rows and "of" not in r) or r["name"] in bases]
     extra = table.get("quick", {}).get("overrides", []) if args.quick else []
     if args.quick and not extra:
         raise GanError(f"{args.name}: this table has no quick version")
     with tempfile.TemporaryDirectory(prefix=f"gan-reproduce-{args.name}-") as tmp:
-        ours = run_rows(rows, seeds, extra, Path(tmp), args.jobs)
+        ours = run_rows(trained, seeds, extra, Path(tmp), args.jobs)
+        for row in evals:
+            ours[row["name"]] = eval_row(row, Path(tmp) / row["of"], seeds, Path(tmp) / row["name"])
     runs = [r for rr in ours.values() for r in rr]
     if args.quick:
         key = machine_key(runs)

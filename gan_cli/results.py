@@ -9,7 +9,8 @@ A results file (docs/results/NAME.json):
     minutes_per_run         what one run takes on the machine that measured it (for --list)
     quick                   {"overrides": [...], "minutes_per_run": m}: the short version
     paper                   {"source": ..., "rows": [{"name", "metrics"}]}: published figures
-    rows                    [{"name", "command", "runs": [RUN, ...], "summary": {...}}]
+    rows                    [{"name", "command", "runs": [RUN, ...], "summary": {...}}]; a row
+                            with "of": ROW measures ROW's runs (`gan eval ckpt=RUN ...`)
     quick_runs              {"<cpu kind> | <precision>": {row name: [RUN, ...]}}
 A RUN: {"seed", "metrics", "wall_s", "cpu_s", "cpu", "precision", "git", "date"}; a field a run
 never recorded is absent, never guessed. `summary` ({metric: {"mean", "std", "n"}}) holds
@@ -115,6 +116,7 @@ def markdown(table: dict) -> str:
         summary_n = next((f.get("n", "") for f in row.get("summary", {}).values()), "")
         seeds_shown = _seeds([r["seed"] for r in runs]) if runs else str(summary_n)
         name = f"{row['name']}: `{row['command']}`" if row.get("command") else row["name"]
+        name += f" (RUN: the runs of {row['of']})" if "of" in row else ""
         cells = [name, *(cell(row_stats(row, m)) for m in metrics), seeds_shown]
         if timed:
             times = [[r[k] for r in runs if r.get(k) is not None] for k in ("wall_s", "cpu_s")]

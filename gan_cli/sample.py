@@ -20,9 +20,10 @@ from gan_cli.config import SampleConfig
 from gan_cli.config.run import LimitsConfig
 from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
-from gan_cli.generation import generate, grid_labels, truncated_normal
+from gan_cli.generation import generate, grid_labels, truncation_options
+from gan_cli.generation import latents as draw
 from gan_cli.metrics.evaluate import class_labels
-from gan_cli.models.common import has_mapping, truncation_space
+from gan_cli.models.common import has_mapping
 from gan_cli.networks import (
     build_networks,
     build_stabilizers,
@@ -71,31 +72,7 @@ def load_generator(path: str | Path, device: torch.device, ema: bool = True,
 def latents(G: nn.Module, n: int, seed: int, device: torch.device,
             threshold: float | None = None) -> Tensor:  # fmt: skip
     """n latents of seed `seed`; with a threshold, truncated by resampling (BigGAN)."""
-    rng = torch.Generator().manual_seed(seed)
-    if threshold is None:
-        return torch.randn(n, G.latent_dim, generator=rng).to(device)
-    return truncated_normal(n, G.latent_dim, threshold, rng).to(device)
-
-
-# BigGAN's smallest threshold is 0.04; below 0.01 redrawing would take thousands of rounds
-SMALLEST_THRESHOLD = 0.01
-
-
-def truncation_options(G: nn.Module, truncation: float | None) -> tuple[float | None, dict]:
-    """`truncation=` as G's class declares it (models/common.py): (a threshold for z, keyword
-    arguments of G); refused in one line for a G that cannot be truncated."""
-    space = truncation_space(G)
-    if truncation is None:
-        return None, {}
-    if space is None:
-        raise ConfigError(f"truncation={truncation:g}: this checkpoint's generator cannot be "
-                          "truncated (stylegan2 truncates in w, biggan in z)")  # fmt: skip
-    if space == "z":
-        if truncation < SMALLEST_THRESHOLD:
-            raise ConfigError(f"truncation={truncation:g}: a threshold on |z| must be >= "
-                              f"{SMALLEST_THRESHOLD} (BigGAN's smallest: 0.04)")  # fmt: skip
-        return truncation, {}
-    return None, {"truncation": truncation}
+    return draw(n, G.latent_dim, torch.Generator().manual_seed(seed), threshold).to(device)
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:

@@ -5,15 +5,19 @@ test_stabilizers, test_defaults), which find it in conf/model/."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from conftest import run_gan
 
 from gan_cli import checkpoint
+from gan_cli.data.source import to_uint8, to_unit_range
 from gan_cli.errors import ConfigError
-from gan_cli.generation import truncated_normal
+from gan_cli.generation import truncated_normal, truncation_options
+from gan_cli.metrics.evaluate import generate
 from gan_cli.models import biggan, dcgan, stylegan2
-from gan_cli.sample import latents, truncation_options
+from gan_cli.sample import latents
 
 SMALL = {"g_width": 8, "d_width": 8, "latent_dim": 20, "shared_dim": 8}
 
@@ -89,6 +93,10 @@ def test_each_generator_truncates_where_its_class_says():
                        torch.randn(4, 20, generator=torch.Generator().manual_seed(1)))  # fmt: skip
     with pytest.raises(ConfigError, match="must be >= 0.01"):
         truncation_options(G, 0.001)
+    G.eval()  # gan eval's samples: the same truncated latents, through the same G
+    images = generate(G, 6, 3, torch.device("cpu"), truncation=0.5)
+    z = truncated_normal(6, 20, 0.5, torch.Generator().manual_seed(3))
+    assert torch.equal(images, to_unit_range(to_uint8(G(z))))
     SG, _ = stylegan2.build((1, 8, 8), latent_dim=8, w_dim=8, mapping_depth=1, channel_max=16)
     assert truncation_options(SG, 0.7) == (None, {"truncation": 0.7})  # psi, towards mean w
     DG, _ = dcgan.build((1, 8, 8), latent_dim=8, g_width=8, d_width=8)
@@ -113,6 +121,18 @@ def test_a_conditional_biggan_trains_samples_and_refuses_what_it_cannot(workdir)
         truncated = run_gan("sample", f"ckpt={run}", f"truncation={threshold}", "class=3",
                             "n=8", f"out={out}", cwd=workdir)  # fmt: skip
         assert truncated.returncode == 0 and out.stat().st_size > 0, truncated.stderr
+    scores = {}  # gan eval too: the truncated samples measured as a protocol of their own
+    for threshold in (None, 0.5):
+        out = workdir / f"eval_{threshold}.json"
+        extra = [f"truncation={threshold}"] if threshold else []
+        measured = run_gan("eval", f"ckpt={run}", "samples=1000", f"out={out}", *extra,
+                           cwd=workdir)  # fmt: skip
+        assert measured.returncode == 0, measured.stderr
+        scores[threshold] = json.loads(out.read_text())
+    assert scores[0.5]["protocol"]["truncation"] == 0.5
+    assert "truncation" not in scores[None]["protocol"]
+    fids = [scores[t]["runs"][0]["metrics"]["fid"] for t in (None, 0.5)]
+    assert fids[0] != fids[1]
     tiny_threshold = run_gan("sample", f"ckpt={run}", "truncation=0.001", cwd=workdir)
     assert "truncation=0.001: a threshold on |z| must be >= 0.01" in tiny_threshold.stderr
     small_z = run_gan("train", "model=biggan", "model.latent_dim=1", "steps=1", cwd=workdir)

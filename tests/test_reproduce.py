@@ -90,6 +90,23 @@ def test_rows_run_side_by_side_when_their_seeds_leave_cores_idle(tables, workdir
     assert rows[0]["runs"][0]["metrics"] == rows[1]["runs"][0]["metrics"]  # the same run
 
 
+def test_a_row_may_measure_another_rows_runs(tables, workdir):
+    """A `gan eval ckpt=RUN` row of the trained row's runs; asked for alone, it trains that row
+    too. With no option it measures what the run measured at its end (rounding aside)."""
+    again = {"name": "again", "of": "small", "command": "gan eval ckpt=RUN", "runs": []}
+    (tables / "tiny.json").write_text(json.dumps({**TABLE, "rows": [TABLE["rows"][0], again]}))
+    out = reproduce(tables, "tiny", "--rows", "again", "--seeds", "0", "--update", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    (trained,), (measured,) = (r["runs"] for r in
+                               json.loads((tables / "tiny.json").read_text())["rows"])  # fmt: skip
+    assert measured["metrics"]["modes"] == trained["metrics"]["modes"]
+    assert measured["metrics"]["high_quality"] == pytest.approx(
+        trained["metrics"]["high_quality"], abs=2 / 2500)  # fmt: skip
+    assert measured["cpu"] == trained["cpu"] and measured["seed"] == 0
+    listed = reproduce(tables, "--list", cwd=workdir).stdout
+    assert "tiny                    1     2" in listed  # the eval row costs no training
+
+
 def test_reproduce_errors_are_one_line(tables, workdir):
     out = reproduce(tables, "nosuch", cwd=workdir)
     assert out.returncode != 0 and "nosuch" in error_line(out)
@@ -100,9 +117,14 @@ def test_reproduce_errors_are_one_line(tables, workdir):
 
 
 def test_the_shipped_tables_name_real_commands():
-    """Every row a table reruns is a `gan train` line (test_docs composes each command)."""
+    """Every row a table reruns is a `gan train` line, or a `gan eval ckpt=RUN` line measuring
+    another row's runs (test_docs composes each command)."""
     for name in results.names():
-        for row in results.load(name)["rows"]:
+        rows = results.load(name)["rows"]
+        for row in rows:
             assert "runs" in row or "summary" in row, (name, row["name"])
-            if row.get("command"):
+            if "of" in row:
+                assert row["command"].startswith("gan eval ckpt=RUN"), (name, row["name"])
+                assert row["of"] in [r["name"] for r in rows if "of" not in r], (name, row)
+            elif row.get("command"):
                 assert row["command"].startswith("gan train"), (name, row["name"])

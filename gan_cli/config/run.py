@@ -248,9 +248,12 @@ class EvalCommandConfig(Checked):
     trust: list[str] = field(default_factory=list)
     dataset: EvalDataConfig = field(default_factory=lambda: EvalDataConfig())
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    truncation: float | None = None  # as `gan sample`'s; recorded in the protocol
 
     def check(self, root: Any) -> None:
         self.require_positive("reference_samples")
+        if self.truncation is not None:
+            self.require_positive("truncation")
         if self.samples is not None:
             self.require("samples", self.samples >= 1, ">= 1")
         kinds = ("auto", *METRICS)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from gan_cli.data.source import to_uint8, to_unit_range
 from gan_cli.generation import generate as call_G
+from gan_cli.generation import latents, truncation_options
 from gan_cli.metrics import digits_net
 from gan_cli.metrics.classes import confident_share, digit_classes, stacked_modes
 from gan_cli.metrics.extractors import Extractor, make_extractor
@@ -65,20 +66,22 @@ def class_labels(n: int, num_classes: int) -> Tensor | None:
 
 @torch.no_grad()
 def generate(G: nn.Module, n: int, seed: int, device: torch.device, num_classes: int = 0,
-             batch: int = 500) -> Tensor:  # fmt: skip
+             batch: int = 500, truncation: float | None = None) -> Tensor:  # fmt: skip
     """n samples from G in eval mode and fp32, from its own seeded noise (the training RNG is
     untouched); images come back quantised to uint8 levels, as a saved PNG would hold them.
-    A conditional G (`num_classes`) is asked for `class_labels(n, num_classes)`."""
+    A conditional G (`num_classes`) is asked for `class_labels(n, num_classes)`; `truncation`:
+    the truncation trick as G's class does it (generation.py)."""
     gen = torch.Generator().manual_seed(seed)  # on the CPU: the same latents on any device
+    threshold, options = truncation_options(G, truncation)
     labels = class_labels(n, num_classes)
     was_training = G.training
     G.eval()
     out = []
     for start in range(0, n, batch):
-        z = torch.randn(min(batch, n - start), G.latent_dim, generator=gen).to(device)
+        z = latents(min(batch, n - start), G.latent_dim, gen, threshold).to(device)
         c = None if labels is None else labels[start : start + len(z)].to(device)
         with torch.autocast(device.type, enabled=False):
-            x = call_G(G, z, c).float()
+            x = call_G(G, z, c, **options).float()
         out.append(to_unit_range(to_uint8(x)).cpu() if x.dim() == 4 else x.cpu())
     G.train(was_training)
     return torch.cat(out)
@@ -108,6 +111,8 @@ class Evaluator:
     download: bool = False
     samples_key: str = "samples"  # the config key `samples` came from, for error messages
     num_classes: int = 0  # > 0: a conditional G, asked for every class equally often
+    truncation: float | None = None  # the truncation trick (`gan eval truncation=`): a protocol
+    # of its own, never compared with untruncated figures
     extractor: Extractor | None = field(default=None, init=False)
     reference: dict | None = field(default=None, init=False)
 
@@ -137,6 +142,8 @@ class Evaluator:
              "generated": "G in eval mode, fp32; images quantised to uint8"}  # fmt: skip
         if self.samples != published:
             p["differs"] = f"{self.samples:,} samples where the protocol uses {published:,}"
+        if self.truncation is not None:
+            p["truncation"] = self.truncation
         if self.extractor:
             p["reference"]["samples"] = min(self.reference_n, len(self.source))
             p["extractor"] = self.extractor.name
@@ -190,7 +197,8 @@ class Evaluator:
         return ref
 
     def __call__(self, G: nn.Module) -> dict[str, float]:
-        fake = generate(G, self.samples, self.seed, self.device, self.num_classes)
+        fake = generate(G, self.samples, self.seed, self.device, self.num_classes,
+                        truncation=self.truncation)  # fmt: skip
         return self.score(fake, class_labels(len(fake), self.num_classes))
 
     def score(self, fake: Tensor, labels: Tensor | None = None) -> dict[str, float]:

@@ -57,7 +57,7 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    truncates = "z"  # sampling may redraw z within a threshold (models/common.py)
+    truncates = "z"  # sampling may redraw z within a threshold (generation.py)
 
     def __init__(self, latent_dim: int, channels: int, resolution: int, width: int,
                  shared_dim: int, attention: int, num_classes: int):  # fmt: skip

@@ -11,13 +11,6 @@ def has_mapping(G: nn.Module) -> bool:
     return bool(getattr(type(G), "has_mapping", False))
 
 
-def truncation_space(G: nn.Module) -> str | None:
-    """Where G's class says its samples may be truncated (`truncates`): "w", towards the mean w
-    through `G(z, c, truncation=psi)` (StyleGAN2); "z", latents redrawn within a threshold
-    (BigGAN); None: not at all."""
-    return getattr(type(G), "truncates", None)
-
-
 def d_norm_layer(kind: str, channels: int, conv: bool) -> nn.Module:
     """The normalisation of D's hidden layers: batch, layer (per sample) or none.
 

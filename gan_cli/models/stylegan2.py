@@ -186,7 +186,7 @@ class Mapping(nn.Module):
 
 class Generator(nn.Module):
     has_mapping = True  # sampling may walk in w (models/common.py)
-    truncates = "w"  # and truncate towards the mean w
+    truncates = "w"  # and truncate towards the mean w (generation.py)
 
     def __init__(self, latent_dim: int, w_dim: int, mapping_depth: int, channels: int,
                  resolution: int, base: int, cap: int, style_mixing: float,
