@@ -255,8 +255,8 @@ def reproduce(argv: list[str]) -> int:
     else:
         stored = {r["name"]: r for r in table["rows"]}
     print(compare(table, args.name, ours, stored))
-    if args.update:
-        update(table, args.name, ours, args.quick)
+    if args.update:  # the rows asked for (a row trained for another's sake is only compared)
+        update(table, args.name, {r["name"]: ours[r["name"]] for r in rows}, args.quick)
     return 0
 
 
