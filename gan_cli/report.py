@@ -93,7 +93,12 @@ def read_overrides(path: Path) -> dict[str, str]:
     listed = listed or []
     if not isinstance(listed, list) or not all(isinstance(o, str) for o in listed):
         raise GanError(f"{file}: not a list of key=value strings")
-    return dict(o.lstrip("+~").split("=", 1) for o in listed if "=" in o)
+    settings = dict(o.lstrip("+~").split("=", 1) for o in listed if "=" in o)
+    added = settings.pop("stabilizers@stabilizers", None)  # as typed: `stabilizers=[auto,x]`
+    if added is not None:  # (argv.py wrote it as Hydra's group append)
+        names = ["auto", *filter(None, added.strip("[]").split(","))]
+        settings["stabilizers"] = f"[{','.join(names)}]"
+    return settings
 
 
 def read_run(path: Path) -> Run | None:

@@ -15,6 +15,7 @@ from test_config import choices
 from gan_cli import checkpoint
 from gan_cli.argv import added_stabilizers
 from gan_cli.models import dcgan
+from gan_cli.report import read_overrides
 
 SHORT = ["steps=6", "log_every=3", "sample_every=3", "ckpt_every=3", "grid_size=16"]
 
@@ -70,6 +71,10 @@ def test_auto_in_a_stabiliser_list_adds_to_the_runs_own_set(workdir):
         assert [k for k, v in cfg.stabilizers.items() if v is not None] == want, args
         if "r1" in want:
             assert cfg.stabilizers.r1.every == 4  # the tuned value, not the schema's 1
+    run = workdir / "run" / ".hydra"  # `gan report` shows it as typed
+    run.mkdir(parents=True)
+    (run / "overrides.yaml").write_text("- +stabilizers@stabilizers=[orthogonal]\n- loss=hinge\n")
+    assert read_overrides(run.parent) == {"stabilizers": "[auto,orthogonal]", "loss": "hinge"}
     sweep = ["stabilizers=[auto],[auto,orthogonal]", "loss=hinge"]  # Hydra's way of adding
     assert added_stabilizers(sweep) == ["+stabilizers@stabilizers=[],[orthogonal]", "loss=hinge"]
     swept = run_gan("train", "--multirun", "stabilizers=[auto,ema],[r1]", cwd=workdir)
