@@ -1,6 +1,7 @@
-"""Calling a generator: its samples of latents (with labels, for a conditional one), and the
-labels of a sample grid. Free of the rest of gan-cli, so that the metrics, the loop and `gan
-sample` all call G the same way without depending on how networks are built."""
+"""Calling a generator: its samples of latents (with labels, for a conditional one), the
+truncation trick as G's class declares it, and the labels of a sample grid. Free of the rest of
+gan-cli, so that the metrics, the loop and `gan sample` all call G the same way without
+depending on how networks are built."""
 
 from __future__ import annotations
 
