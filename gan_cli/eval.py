@@ -20,6 +20,7 @@ from gan_cli import runfolder, stored
 from gan_cli.config import METRICS, EvalCommandConfig
 from gan_cli.data import EVAL_KEYS, load_dataset
 from gan_cli.errors import CheckpointError, ConfigError
+from gan_cli.generation import truncation_options
 from gan_cli.metrics.evaluate import Evaluator
 from gan_cli.registry import resolve
 from gan_cli.resume import latest, run_dir_of
@@ -56,6 +57,7 @@ def evaluate(_: DictConfig, cfg: EvalCommandConfig) -> dict:
     runs, evaluator, protocol = [], None, None
     for path in find_checkpoints(cfg.ckpt):
         G, state = load_generator(path, device, cfg.ema, cfg.limits, stored.TO_EVALUATE)
+        truncation_options(G, cfg.truncation)  # refused before any data or reference loads
         dataset = data_node(state, G.checkpoint_path, cfg)  # checked before any data loads
         kind = measured_as(state, G.checkpoint_path) if cfg.metrics == "auto" else cfg.metrics
         same = (
