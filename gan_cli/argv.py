@@ -93,10 +93,12 @@ def added_stabilizers(argv: list[str]) -> list[str]:
     for arg in argv:
         key, _, value = arg.partition("=")
         value = value.replace(" ", "")
-        lists = [[s.strip() for s in m.split(",") if s.strip()] for m in _LIST.findall(value)]
-        if key != "stabilizers" or value in ("auto", "[auto]"):
-            out.extend([] if key == "stabilizers" else [arg])
+        if key != "stabilizers":
+            out.append(arg)
             continue
+        if value in ("auto", "[auto]"):  # the default
+            continue
+        lists = [[s for s in m.split(",") if s] for m in _LIST.findall(value)]
         autos = ["auto" in items for items in lists]
         if not any(autos):
             out.append(arg)
