@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gan_cli.config import ROOT_SCHEMAS
 from gan_cli.config.base import SCHEMAS
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -29,10 +30,25 @@ def _default(f: dataclasses.Field):
     return _plain(f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
 
 
+def _nested(node: dict, schema: type):
+    """(node, schema) for `node` and each of its values whose field is itself a schema
+    (conf/train.yaml's `eval:` against TrainConfig's EvalConfig)."""
+    yield node, schema
+    for f in dataclasses.fields(schema):
+        value = node.get(f.name)
+        if isinstance(value, dict) and f.default_factory is not dataclasses.MISSING:
+            inner = type(f.default_factory())
+            if dataclasses.is_dataclass(inner):
+                yield from _nested(value, inner)
+
+
 def _nodes(path: Path):
-    """(node, schema) for each schema a YAML selects: `/schema/<group>/<name>@<where>`."""
+    """(node, schema) for each schema a YAML selects: `/schema/<group>/<name>@<where>`, or a
+    verb's root schema (`train_schema`), nested schemas included."""
     tree = yaml.safe_load(path.read_text()) or {}
     for item in tree.get("defaults") or []:
+        if isinstance(item, str) and item in ROOT_SCHEMAS:
+            yield from _nested(tree, ROOT_SCHEMAS[item])
         if not (isinstance(item, str) and item.startswith("/schema/")):
             continue
         ref, _, at = item.partition("@")

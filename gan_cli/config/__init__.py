@@ -63,13 +63,16 @@ def discover_schemas() -> None:
 discover_schemas()
 
 
+# the root schema of each verb's YAML (conf/<verb>.yaml selects it first in its defaults list)
+ROOT_SCHEMAS = {"train_schema": TrainConfig, "sample_schema": SampleConfig,
+                "eval_schema": EvalCommandConfig, "report_schema": ReportConfig}  # fmt: skip
+
+
 def register() -> None:
     """Put the schemas where the YAML files' defaults lists look for them."""
     cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainConfig)
-    cs.store(name="sample_schema", node=SampleConfig)
-    cs.store(name="eval_schema", node=EvalCommandConfig)
-    cs.store(name="report_schema", node=ReportConfig)
+    for name, node in ROOT_SCHEMAS.items():
+        cs.store(name=name, node=node)
     for group, schemas in SCHEMAS.items():
         for name, node in schemas.items():
             cs.store(group=f"schema/{group}", name=name, node=node)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from omegaconf import MISSING
 
+from gan_cli.cache import CACHE_DIR
 from gan_cli.config.base import Checked, schema
 
 
@@ -51,7 +52,7 @@ class FolderDatasetConfig(ImageDatasetConfig):
     channels: int = 3
     workers: int = 2  # DataLoader worker processes decoding images
     cache: bool = True  # decode once into a uint8 cache, then read at in-memory speed
-    cache_dir: str = "${oc.env:GAN_CLI_CACHE,'~/.cache/gan-cli'}"  # cache: <cache_dir>/folders/
+    cache_dir: str = CACHE_DIR  # the decoded images: <cache_dir>/folders/
 
     def check(self, root: Any) -> None:
         super().check(root)

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from gan_cli.cache import CACHE_DIR
 from gan_cli.config.base import Checked, Choice, schema
 from gan_cli.config.dataset import metrics_kind
 from gan_cli.config.stabilizer import check_lazy_intervals
@@ -107,7 +108,7 @@ class EvalConfig(Checked):
     best: str = "auto"  # metric that picks checkpoints/best.pt and the task's return value
     inception_weights: str | None = None  # pt_inception-2015-12-05-6726825d.pth, if not cached
     download: bool = False  # may the Inception weights be downloaded
-    cache_dir: str = "~/.cache/gan-cli"  # reference statistics, computed once per protocol
+    cache_dir: str = CACHE_DIR  # reference statistics, computed once per protocol
 
     def check(self, root: Any) -> None:
         kind = metrics_kind(root.dataset)
@@ -190,15 +191,15 @@ class TrainConfig(Checked):
 
 @dataclass
 class SampleConfig(Checked):
-    ckpt: str = MISSING
-    n: int = 64
-    out: str = "samples.png"
-    seed: int = 0
-    ema: bool = True
-    interpolate: list[int] | None = None
+    ckpt: str = MISSING  # a checkpoint file, or a run dir (its newest checkpoint)
+    n: int = 64  # samples (image files when `out` is a folder)
+    out: str = "samples.png"  # a grid (or, 2-D, a scatter plot); a folder: one file a sample
+    seed: int = 0  # the noise
+    ema: bool = True  # EMA weights when the checkpoint has them
+    interpolate: list[int] | None = None  # [a,b]: a row from seed a's latent to seed b's
     # the device group (conf/device/), as in `gan train`: `device=cpu`; only its type is read
     device: DeviceConfig = field(default_factory=DeviceConfig)
-    trust: list[str] = field(default_factory=list)
+    trust: list[str] = field(default_factory=list)  # modules a checkpoint's builders may name
     label: int | None = None  # `class=k` on the command line: samples of class k
     # the truncation trick, as the checkpoint's model does it: StyleGAN2 psi, the share of the
     # way from the mean w (0.7); BigGAN a threshold on |z|, beyond which z is redrawn (0.5)
@@ -233,19 +234,19 @@ class EvalDataConfig(Checked):
 
 @dataclass
 class EvalCommandConfig(Checked):
-    ckpt: Any = MISSING  # str or list of str
-    metrics: str = "auto"
+    ckpt: Any = MISSING  # a checkpoint, run dir or sweep dir, or a list: mean ± std over them
+    metrics: str = "auto"  # auto: the data set's own (digits | inception | stacked | modes)
     samples: int | None = None  # None: the protocol's count for the checkpoint's data
-    reference_samples: int = 10_000
-    seed: int = 0
-    ema: bool = True
-    inception_weights: str | None = None
-    download: bool = False
-    cache_dir: str = "~/.cache/gan-cli"
-    out: str = "eval.json"
+    reference_samples: int = 10_000  # data samples the reference statistics come from
+    seed: int = 0  # the evaluation's noise
+    ema: bool = True  # EMA weights when the checkpoint has them
+    inception_weights: str | None = None  # pt_inception-2015-12-05-6726825d.pth, if not cached
+    download: bool = False  # may the Inception weights be downloaded
+    cache_dir: str = CACHE_DIR  # reference statistics, computed once per protocol
+    out: str = "eval.json"  # the table as JSON
     # the device group (conf/device/), as in `gan train`: `device=cpu`; only its type is read
     device: DeviceConfig = field(default_factory=DeviceConfig)
-    trust: list[str] = field(default_factory=list)
+    trust: list[str] = field(default_factory=list)  # modules a checkpoint's builders may name
     dataset: EvalDataConfig = field(default_factory=lambda: EvalDataConfig())
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     truncation: float | None = None  # as `gan sample`'s; recorded in the protocol

@@ -17,6 +17,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from gan_cli.cache import cache_dir as default_cache_dir
 from gan_cli.data.source import collate, to_unit_range
 from gan_cli.errors import DataError
 from gan_cli.registry import register
@@ -118,5 +119,5 @@ def load(path: str, resolution: int = 64, channels: int = 3, workers: int = 2,
         return source
     from gan_cli.data.folder_cache import cached_source
 
-    cache_dir = cache_dir or os.environ.get("GAN_CLI_CACHE", "~/.cache/gan-cli")
+    cache_dir = cache_dir or default_cache_dir()  # a caller from Python
     return cached_source(source, root, Path(cache_dir))
