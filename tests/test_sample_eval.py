@@ -143,7 +143,7 @@ def test_eval_refuses_too_few_samples_in_one_line(runs, workdir):
                   env={"GAN_CLI_CACHE": str(runs["cache"])})  # fmt: skip
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert out.returncode == 1 and len(lines) == 1
-    assert lines[0].startswith("error: samples=3: must be >= 10 for dataset.metrics=digits")
+    assert lines[0].startswith("error: samples=3: must be >= 10 for the digits metrics")
 
 
 def test_eval_of_a_sweep_reports_mean_and_std(runs, workdir):

@@ -265,6 +265,38 @@ def test_lazy_regularisation_runs_every_k_d_steps_weighted_by_k_with_adam_rescal
     assert gan.opt_g.param_groups[0]["lr"] == spec.optim.lr_g  # G has no lazy regulariser
 
 
+def test_lazy_g_regularisation_runs_every_k_g_steps_weighted_by_k():
+    """G's side of the same rule: path length every 4 G updates, in its own step, the penalty
+    weighted by 4, and G's Adam rescaled by k/(k+1) as D's."""
+    lazy = ("stabilizers=[path_length]", "stabilizers.path_length.every=4")
+    cfg, spec = spec_of(*tiny("model=stylegan2", *PLAIN, *lazy, "optim.betas=[0.0,0.99]"))
+    gan = build_gan(cfg, spec, (1, 32, 32), CPU)
+    (pl,) = gan.stabilizers
+    calls: list[int] = []
+    penalty, lazy_update = pl.g_penalty, gan._lazy_update
+    returned, stepped = [], []
+
+    def counted(*args):
+        calls.append(gan.g_updates)
+        returned.append(penalty(*args))
+        return returned[-1]
+
+    def recorded(opt, scaler, net, terms):
+        stepped.extend(t.detach() for part in terms for t in part)
+        return lazy_update(opt, scaler, net, terms)
+
+    pl.g_penalty, gan._lazy_update = counted, recorded
+    batches = BatchStream(TensorSource(torch.rand(64, 1, 32, 32) * 2 - 1, "img"), 8, 0, CPU.device)
+    for _ in range(8):
+        gan.step(batches)
+    assert calls == [4, 8]
+    torch.testing.assert_close(torch.stack(stepped), 4 * torch.stack(returned).detach())
+    assert gan.g_every == 4 and gan.d_every == 1
+    group = gan.opt_g.param_groups[0]
+    assert group["lr"] == pytest.approx(spec.optim.lr_g * 4 / 5)
+    assert group["betas"] == pytest.approx((0.0, 0.99 ** (4 / 5)))
+
+
 def test_a_lazy_penalty_step_is_weighted_by_its_interval():
     """The D update of the lazy step equals one with gamma * k at every step."""
     torch.manual_seed(0)

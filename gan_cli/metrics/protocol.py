@@ -11,7 +11,7 @@ K_DENSITY_COVERAGE = 5  # Naeem et al. 2020
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al. 2018, as torch-fidelity
 IS_SPLITS = 10  # Salimans et al. 2016
 
-# Default sample count of each kind (dataset.metrics), and whose protocol it is.
+# Default sample count of each kind of metrics (the data set's), and whose protocol it is.
 PROTOCOLS = {
     "modes": (2_500, "PacGAN (Lin et al. 2018) and VEEGAN (Srivastava et al. 2017): 2,500"),
     "stacked": (26_000, "VEEGAN and PacGAN stacked MNIST: 26,000"),
@@ -51,6 +51,6 @@ def check_samples(kind: str, n: int, key: str) -> None:
     least = min_samples(kind)
     if n < least:
         raise ConfigError(
-            f"{key}={n}: must be >= {least} for dataset.metrics={kind} ({IS_SPLITS} Inception-"
+            f"{key}={n}: must be >= {least} for the {kind} metrics ({IS_SPLITS} Inception-"
             f"Score splits, k-NN with k up to {K_DENSITY_COVERAGE}, 2 samples per KID subset)"
         )
