@@ -66,6 +66,21 @@ def test_the_plain_loss_sweep_composes_each_loss_at_its_setting(loss):
     )
 
 
+LOSSES = sorted(p.stem for p in (ROOT / "conf" / "loss").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_model_with_every_loss_keeps_its_tuned_optimiser(model, loss):
+    """A loss that brings its paper's optimiser (loss=wasserstein: RMSprop, 5 critic steps)
+    gets the model's tuned one on the digits instead (conf/tuned_loss/<model>/digits/<loss>):
+    `gan train model=X loss=Y` is a tuned run for every pair, a model added later included."""
+    _, alone = spec_of(f"model={model}")
+    _, spec = spec_of(f"model={model}", f"loss={loss}")
+    assert (spec.optim.name, spec.optim.lr) == (alone.optim.name, alone.optim.lr), (
+        "no conf/tuned_loss/ file for this pair")  # fmt: skip
+
+
 @pytest.mark.parametrize("model", ["resnet", "stylegan2"])
 def test_a_critic_penalty_runs_lazily_where_r1_does(model):
     """Its double backward at every step made the ResNet's WGAN-GP the one sweep run over the
