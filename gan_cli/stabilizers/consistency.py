@@ -3,9 +3,9 @@
 
     real_weight * E||D(x) - D(T(x))||^2  +  fake_weight * E||D(G(z)) - D(T(G(z)))||^2
 
-with T a random left-right flip, a random shift of up to `translation` of the image size
-(zero-padded) and, with `cutout` > 0, a random square of that share of the side set to zero
-(both DiffAugment's ops; bCR's paper uses flip and shift, cutout is DiffAugment's third).
+with T a random shift of up to `translation` of the image size (zero-padded), a random square
+of `cutout` of the side set to zero (both DiffAugment's ops) and, with `flip`, a random
+left-right flip (CR's paper flips and shifts; off by default, as a flip changes a digit).
 Only D is regularised: the generated images are detached.
 D(x) and D(G(z)) are the step's own scores, which the D phase hands to `d_penalty`, so each term
 costs one more forward pass of D (on T(x)); under the step's autocast, like the scores.
@@ -24,8 +24,8 @@ from gan_cli.stabilizers.diffaugment import translation as shift
 
 @register("stabilizer")
 class Consistency(Stabilizer):
-    def __init__(self, real_weight: float = 10.0, fake_weight: float = 0.0, flip: bool = True,
-                 translation: float = 0.125, cutout: float = 0.0):  # fmt: skip
+    def __init__(self, real_weight: float = 10.0, fake_weight: float = 10.0, flip: bool = False,
+                 translation: float = 0.125, cutout: float = 0.5):  # fmt: skip
         self.weights = {"real": real_weight, "fake": fake_weight}
         self.flip, self.translation, self.cutout = flip, translation, cutout
 

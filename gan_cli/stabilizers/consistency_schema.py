@@ -12,11 +12,13 @@ from gan_cli.config.stabilizer import StabilizerConfig
 @schema("stabilizers", "consistency")
 @dataclass
 class ConsistencyConfig(StabilizerConfig):
-    real_weight: float = 10.0  # lambda_real (Zhang et al. 2020: 10)
-    fake_weight: float = 0.0  # lambda_fake; > 0: balanced CR on generated images too (bCR: 10)
-    flip: bool = True  # T flips each image left-right with probability 1/2
+    # balanced CR (bCR, Zhao et al. 2021) by default: both weights 10, T as DiffAugment's
+    # translation and cutout; fake_weight=0 and flip=true give CR-GAN's (Zhang et al. 2020)
+    real_weight: float = 10.0  # lambda_real
+    fake_weight: float = 10.0  # lambda_fake: the same term on generated images (0: plain CR)
+    flip: bool = False  # T flips left-right with probability 1/2: off, as a flip changes a digit
     translation: float = 0.125  # T shifts each image by up to this share of its size
-    cutout: float = 0.0  # > 0: T zeroes a random square of this share of the side (DiffAugment 0.5)
+    cutout: float = 0.5  # T zeroes a random square of this share of the side (0: none)
 
     IMAGE_ONLY: ClassVar[bool] = True
 
