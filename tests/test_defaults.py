@@ -27,7 +27,7 @@ def test_plain_gan_train_is_the_tuned_dcgan_on_the_digits_and_what_make_train_ru
     cfg, spec = spec_of()
     assert cfg.model._target_ == "gan_cli.models.dcgan.build"
     assert spec.dataset.resolution == 8 and spec.model.extra_layers == 2
-    assert list(spec.stabilizers) == ["r1", "ema"] and spec.model.d_norm.value == "none"
+    assert list(spec.stabilizers) == ["r1", "ema"] and spec.model.d_norm == "none"
     make = (ROOT / "Makefile").read_text()
     train = re.search(r"^train: .*\n((?:\t.*\n)+)", make, re.M).group(1)
     assert train.strip() == "$(BIN)/gan train $(ARGS)"
@@ -105,7 +105,7 @@ def test_other_data_sets_get_the_models_plain_defaults(dataset):
     extra = ["dataset.path=/any/images"] if dataset == "folder" else []
     _, spec = spec_of(f"dataset={dataset}", *extra)
     assert spec.stabilizers == {} and spec.model.extra_layers == 0
-    assert spec.model.d_norm.value == "batch" and spec.optim.lr == 2e-4
+    assert spec.model.d_norm == "batch" and spec.optim.lr == 2e-4
     assert spec.dataset.resolution == (64 if dataset == "folder" else 32)
 
 
