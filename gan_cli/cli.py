@@ -16,6 +16,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.errors import HydraException, MissingConfigException
@@ -32,6 +33,7 @@ from gan_cli.argv import (
 )
 from gan_cli.errors import GanError, Stop
 from gan_cli.plugins import config_dir
+from gan_cli.runfolder import printable
 
 config.register()
 
@@ -167,6 +169,14 @@ def one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def fail(message: object, exit_code: int = 1) -> NoReturn:
+    """The one `error: ...` line a command ends with. It may name a file or folder of a run
+    someone else made: control characters are shown as escapes, never sent to the terminal,
+    so the line cannot be split in two, recoloured or turned into a terminal command."""
+    print(f"error: {printable(message)}", file=sys.stderr)
+    raise SystemExit(exit_code) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -182,12 +192,9 @@ def main(argv: list[str] | None = None) -> None:
         try:
             raise SystemExit(reproduce(rest))
         except GanError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(1) from None
+            fail(exc)
     if verb not in VERBS:
-        known = ", ".join([*VERBS, "reproduce"])
-        print(f"error: unknown verb {verb!r}; choose from: {known}", file=sys.stderr)
-        raise SystemExit(2)
+        fail(f"unknown verb {verb!r}; choose from: {', '.join([*VERBS, 'reproduce'])}", 2)
     app, _ = VERBS[verb]
     if any(a in ("-sc", "--shell-completion") for a in rest):
         completion_query(verb)
@@ -211,18 +218,15 @@ def main(argv: list[str] | None = None) -> None:
     except Stop as exc:  # a GanError inside a run, or an interruption
         if full_errors and exc.__cause__ is not None:
             raise exc.__cause__ from None
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+        fail(exc, exc.exit_code)
     except (GanError, HydraException, OmegaConfBaseException, OSError) as exc:
         if full_errors:
             raise
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        raise SystemExit(1) from None
+        fail(one_line(exc))
     except ValueError as exc:  # Hydra's own refusal of its flags together (--cfg --multirun)
         if full_errors or not str(exc).startswith("Only one of --run"):
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        fail(exc)
     if sweep.failures():
         raise SystemExit(1)
 

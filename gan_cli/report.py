@@ -23,7 +23,8 @@ import yaml
 
 from gan_cli import runfolder
 from gan_cli.errors import GanError
-from gan_cli.eval import mean_std as stats
+from gan_cli.eval import mean_std as eval_mean_std
+from gan_cli.runfolder import MAX_METRICS, MAX_OVERRIDES, as_float, printable
 
 log = logging.getLogger(__name__)
 GROUPLESS = ("seed", "hydra.run.dir", "hydra.sweep.dir", "resume")
@@ -61,20 +62,22 @@ def read_rows(file: Path) -> list[dict]:
     for number, line in enumerate(lines, 1):
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             if number == len(lines):  # cut short by a kill
                 continue
             raise GanError(f"{file}:{number}: not a JSON row") from None
         if not isinstance(row, dict):
             raise GanError(f"{file}:{number}: a row that is not an object")
         step = row.get("step")
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < 2**63:
             raise GanError(f"{file}:{number}: a row without a whole-number step")
-        bad = next((k for k, v in row.items() if k != "step" and (isinstance(v, bool)
-                    or not isinstance(v, int | float))), None)  # fmt: skip
+        # as floats: an integer of 400 digits is JSON, but no float (OverflowError later)
+        values = {k: as_float(v) for k, v in row.items() if k != "step"}
+        bad = next((k for k, v in values.items() if v is None), None)
         if bad is not None:
-            raise GanError(f"{file}:{number}: {clean(bad)[:60]!r} is not a number")
-        rows.append(row)
+            raise GanError(f"{file}:{number}: {printable(bad)[:60]!r} is not a number (or is "
+                           "too large for a float)")  # fmt: skip
+        rows.append({"step": step, **values})
     return rows
 
 
@@ -90,6 +93,8 @@ def read_overrides(path: Path) -> dict[str, str]:
         where = getattr(exc, "problem_mark", None)
         at = f":{where.line + 1}" if where is not None else ""
         raise GanError(f"{file}{at}: not valid YAML") from None
+    except RecursionError:  # lists nested thousands deep: no list of overrides
+        raise GanError(f"{file}: nested too deeply; not a list of key=value strings") from None
     listed = listed or []
     if not isinstance(listed, list) or not all(isinstance(o, str) for o in listed):
         raise GanError(f"{file}: not a list of key=value strings")
@@ -105,7 +110,7 @@ def read_run(path: Path) -> Run | None:
     rows = read_rows(path / "metrics.jsonl")
     evaluated = [r for r in rows if any(k.startswith("Metrics/") for k in r)]
     if not evaluated:
-        log.warning("%s: no evaluation in metrics.jsonl; left out", clean(str(path)))
+        log.warning("%s: no evaluation in metrics.jsonl; left out", printable(str(path)))
         return None
     final = evaluated[-1]
     settings = read_overrides(path)
@@ -133,19 +138,14 @@ def short(value: str) -> str:
         return cell(value)
 
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # ANSI escapes start with \x1b
 MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|])")
 
 
-def clean(text: str) -> str:
-    """Text from a run folder as it may reach a terminal: no control characters."""
-    return CONTROL.sub("", str(text))
-
-
 def cell(text: str) -> str:
-    """Text from a run folder as it may reach report.md: no control characters, HTML escaped,
-    markdown's special characters backslash-escaped (a `|` cannot break the table)."""
-    escaped = html.escape(clean(text), quote=True)
+    """Text from a run folder as it may reach report.md: control characters shown as escapes
+    (`printable`, as for the terminal), HTML escaped, markdown's special characters
+    backslash-escaped (a `|` cannot break the table)."""
+    escaped = html.escape(printable(text), quote=True)
     return MARKDOWN.sub(r"\\\1", escaped)
 
 
@@ -154,8 +154,13 @@ def file_name(metric: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", metric).strip(".") or "metric"
 
 
-MAX_METRICS = 1 << 30  # bytes of one run's metrics.jsonl
-MAX_OVERRIDES = 1 << 20  # bytes of one run's .hydra/overrides.yaml
+def stats(values: list[float]) -> tuple[float, float]:
+    """eval's mean and std; values near a float's limit (1e308: only a crafted file has them)
+    overflow the sum inside: not a number then, as a non-finite value gives."""
+    try:
+        return eval_mean_std(values)
+    except OverflowError:
+        return math.nan, math.nan
 
 
 def mean_std(values: list[float]) -> str:
@@ -198,7 +203,7 @@ def report(_, cfg) -> str:
     figures = "".join(f"\n![{p.stem}]({p.name})\n" for p in pictures)
     runfolder.write_text(out / "report.md", header + text + figures, root=out)
     print(text, end="")
-    print(f"wrote {clean(str(out / 'report.md'))}"
+    print(f"wrote {printable(str(out / 'report.md'))}"
           + (f" and {len(pictures)} plots" if pictures else ""))  # fmt: skip
     return text
 
@@ -230,7 +235,7 @@ def plots(runs: list[Run], grouped: tuple, names: list[str], out: Path) -> list[
             curve.fill_between(steps, [min(c) for c in zip(*table, strict=True)],
                                [max(c) for c in zip(*table, strict=True)],
                                color=line.get_color(), alpha=0.2)  # fmt: skip
-        shown_name = clean(metric).replace("$", r"\$")  # no mathtext from a run folder
+        shown_name = printable(metric).replace("$", r"\$")  # no mathtext from a run folder
         curve.set(xlabel="step", ylabel=shown_name, title=f"{shown_name} during training")
         curve.legend(fontsize=8, ncol=2)
         finals = [stats([r.metrics[metric] for r in members]) for members in groups.values()]

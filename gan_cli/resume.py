@@ -53,8 +53,10 @@ def latest(folder: Path) -> Path | None:
 
 
 def checkpoint_of(resume: str | None, run_dir: Path) -> Path | None:
-    """The checkpoint to continue from: `resume` if given, else this run dir's newest."""
+    """The checkpoint to continue from: `resume` if given, else this run dir's newest. The run
+    dir is checked first: a job of a sweep continues a job folder no one else checked."""
     if not resume:
+        runfolder.check_tree(run_dir)
         return latest(run_dir / "checkpoints")
     path = Path(resume).expanduser()
     found = latest(path / "checkpoints") if path.is_dir() else path
@@ -66,6 +68,13 @@ def checkpoint_of(resume: str | None, run_dir: Path) -> Path | None:
 def _last_value(argv: list[str], key: str) -> str | None:
     values = [a.split("=", 1)[1] for a in argv if override_key(a) == key and "=" in a]
     return values[-1] if values else None
+
+
+def _existing_dir(argv: list[str], key: str) -> Path | None:
+    """The folder given as `key=PATH` (quoted for Hydra's parser or not), if it exists."""
+    value = _last_value(argv, key)
+    folder = Path(value.strip("'\"")).expanduser() if value else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 NODES = {"model", "loss", "dataset", "stabilizers", "device", "optim", "eval"}  # not settings
@@ -96,9 +105,18 @@ def check_group_choices(argv: list[str]) -> None:
             raise ConfigError(f"{arg}: a config-group choice names an option, not a path")
 
 
-# files a resumed run appends to by name (Hydra's log handler, RunWriter): each gets a copy of
-# its own first if it has other hard links (runfolder.py)
-APPENDED = ("train.log", "metrics.jsonl", "provenance.jsonl")
+# files written by name into a continued run or sweep, in any of its folders: appended to
+# (Hydra's log handler, RunWriter) or rewritten in place (Hydra's records of a sweep job, and
+# the sweep's multirun.yaml). Each gets a copy of its own first if it has other hard links.
+WRITTEN_BY_NAME = ("train.log", "metrics.jsonl", "provenance.jsonl", "multirun.yaml",
+                   "config.yaml", "hydra.yaml", "overrides.yaml")  # fmt: skip
+
+
+def check_existing(folder: Path) -> None:
+    """An existing run or sweep folder about to be continued: no links, FIFOs or devices
+    anywhere below it, and no file written by name shared with another name (runfolder.py)."""
+    for sub in runfolder.check_tree(folder):
+        runfolder.detach_hard_links(sub, WRITTEN_BY_NAME)
 
 
 # Hydra's flags that take a value
@@ -147,11 +165,14 @@ def resume_argv(argv: list[str]) -> list[str]:
                 f"resume={given}: the run trained on dataset=folder; paths are never replayed "
                 "from a run folder: give its images again with dataset.path=PATH"
             )
-    run_dir = _last_value(argv, "hydra.run.dir")
-    if run_dir and Path(run_dir).expanduser().is_dir():  # a run's folder: continue it safely
-        folder = Path(run_dir).expanduser()
-        runfolder.check_tree(folder)
-        runfolder.detach_hard_links(folder, APPENDED)
+    # a run's or a sweep's folder that exists (downloaded, perhaps): continue it safely; each
+    # job of a sweep then writes into, and resumes from, a folder below the one checked here
+    sweep_dir = _existing_dir(argv, "hydra.sweep.dir")
+    if sweep_dir:
+        check_existing(sweep_dir)
+    folder = _existing_dir(argv, "hydra.run.dir")
+    if folder:
+        check_existing(folder)
         if (folder / ".hydra").is_dir() and not _last_value(argv, "hydra.output_subdir"):
             argv = [*argv, "hydra.output_subdir=.hydra/resumed_${now:%Y-%m-%d_%H-%M-%S}"]
     return argv

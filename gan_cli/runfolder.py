@@ -3,15 +3,18 @@
 A run folder is data: gan-cli reads from it and writes into it only through these functions,
 which never follow a symbolic link below the folder's root, never write through a file that
 has other hard links (they write a new file and rename it into place), and keep every file
-they write under the root. `check_tree` refuses a folder holding any link before a command
-starts on it (Hydra, the logging and TensorBoard then write by name into a tree known to hold
-none); the functions below hold on their own as well (O_NOFOLLOW, O_EXCL, rename).
+they write under the root. `check_tree` refuses a folder holding any link, or anything but files
+and folders (a FIFO, socket or device: opening one can block forever), before a command starts
+on it (Hydra, the logging and TensorBoard then write by name into a tree known to hold none);
+the functions below hold on their own as well (O_NOFOLLOW, O_NONBLOCK, O_EXCL, rename).
+Text read from a run folder reaches the terminal through `printable` only.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -19,24 +22,31 @@ from pathlib import Path
 from gan_cli.errors import GanError
 
 MAX_ENTRIES = 200_000  # files and folders walked in one run folder (a sweep of runs included)
+# Bytes of a run's files read back. A run logs ~300 bytes a row every `log_every` steps (a
+# million steps at the default 50: 6 MB); parsed rows take ~30x their size in memory.
+MAX_METRICS = 64 << 20  # metrics.jsonl
+MAX_OVERRIDES = 64 << 10  # .hydra/overrides.yaml: a few hundred overrides (PyYAML: ~100 KB/s)
+MAX_STATUS = 64 << 10  # a sweep job's status.json
 
 
 class UnsafeRunFolder(GanError):
     """A run folder with links, or a file of it that is not what it should be."""
 
 
-def check_tree(root: Path) -> None:
-    """Refuse, in one line, a run folder (or sweep folder) that holds a symbolic link anywhere
-    below `root`, or too many entries to be a run. `root` itself is the user's own path."""
-    stack, seen = [Path(root)], 0
+def check_tree(root: Path) -> list[Path]:
+    """Refuse, in one line, a run folder (or sweep folder) that holds a symbolic link, a FIFO,
+    socket or device anywhere below `root`, or too many entries to be a run. `root` itself is
+    the user's own path. Returns the folders walked (`root` first)."""
+    stack, seen, folders = [Path(root)], 0, []
     while stack:
         folder = stack.pop()
         try:
             entries = list(os.scandir(folder))
         except FileNotFoundError:
-            return
+            return folders
         except NotADirectoryError:
             continue
+        folders.append(folder)
         for entry in entries:
             seen += 1
             if seen > MAX_ENTRIES:
@@ -48,6 +58,12 @@ def check_tree(root: Path) -> None:
                 )
             if entry.is_dir(follow_symlinks=False):
                 stack.append(Path(entry.path))
+            elif not entry.is_file(follow_symlinks=False):
+                raise UnsafeRunFolder(
+                    f"{entry.path}: not a file or folder (a FIFO, socket or device) inside a "
+                    "run folder; refused (reading it could block forever)"
+                )
+    return folders
 
 
 def inside(root: Path, path: Path) -> bool:
@@ -61,9 +77,11 @@ def _require_inside(root: Path | None, path: Path) -> None:
 
 
 def read_bytes(path: Path, limit: int, what: str = "file") -> bytes:
-    """A regular file's bytes, never through a link at its own name, at most `limit` bytes."""
+    """A regular file's bytes, never through a link at its own name, at most `limit` bytes.
+    O_NONBLOCK: opening a FIFO returns at once (and is refused below) instead of waiting for a
+    writer that never comes; it changes nothing for a regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the name is a symbolic link
             raise UnsafeRunFolder(f"{path}: a symbolic link; refused") from None
@@ -87,6 +105,29 @@ def read_text(path: Path, limit: int, what: str = "file") -> str:
 
 def _regular(info: os.stat_result) -> bool:
     return stat.S_ISREG(info.st_mode)
+
+
+# C0 and C1 control characters but tab: ANSI escapes (ESC), line breaks, the terminal's OSC
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """Text that may come from a run folder (a file or folder name, a value, an error naming
+    them) as it may reach a terminal: one line, each control character shown as its escape
+    (`\\x1b`, `\\n`), never sent: a name cannot move the cursor, retitle the window or forge a
+    second `error:` line."""
+    return CONTROL.sub(lambda m: repr(m[0])[1:-1], str(text))
+
+
+def as_float(value: object) -> float | None:
+    """A JSON number read from a run folder as a float; None for anything else (a bool, a
+    string, an integer too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def new_temporary(path: Path) -> tuple[int, Path]:
@@ -133,7 +174,7 @@ def open_append(path: Path, root: Path | None = None):
     except FileNotFoundError:
         info = None
     if info is not None and not _regular(info):
-        raise UnsafeRunFolder(f"{path}: not a regular file (a link?); refused")
+        raise UnsafeRunFolder(f"{path}: not a regular file (a link, FIFO or device); refused")
     if info is not None and info.st_nlink > 1:
         fd, tmp = new_temporary(path)
         try:
@@ -142,7 +183,8 @@ def open_append(path: Path, root: Path | None = None):
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+    # O_NONBLOCK: a FIFO put there since is an error (ENXIO), never a wait for a reader
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
     return os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8")
 
 

@@ -26,6 +26,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from gan_cli import runfolder
 from gan_cli.errors import GanError, Stop
 
 log = logging.getLogger(__name__)
@@ -36,18 +37,19 @@ STATUS = "status.json"
 class JobRecord:
     num: int
     overrides: str
-    status: str  # "ok" | "failed" | "interrupted"
+    status: str  # one of STATUSES
     reason: str
     output_dir: str
     value: float | None = None
 
 
+STATUSES = ("ok", "failed", "interrupted")
 FAILED: list[JobRecord] = []  # the last sweep's failed jobs, for the exit code (this process)
 
 
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
+    first = runfolder.printable(text.splitlines()[0] if text else "")  # it may name a file
     return first if isinstance(exc, GanError) else f"{type(exc).__name__}: {first}"
 
 
@@ -58,9 +60,7 @@ def write_status(status: str, reason: str = "", value: Any = None) -> None:
               "status": status, "reason": reason,
               "value": value if isinstance(value, int | float) else None}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{STATUS}.tmp"
-    tmp.write_text(json.dumps(record) + "\n")
-    tmp.replace(out / STATUS)
+    runfolder.write_text(out / STATUS, json.dumps(record) + "\n")  # a new file, never a link
 
 
 def run_job(task) -> Any:
@@ -96,16 +96,38 @@ def worst_value() -> float:
 
 def read_statuses(sweep_dir: Path) -> list[JobRecord]:
     """Every job folder of a sweep; one without status.json died before it could write it."""
-    records = []
-    for job in sorted(p.parent for p in sweep_dir.glob("*/.hydra")):
-        try:
-            s = json.loads((job / STATUS).read_text())
-        except (OSError, ValueError):
-            s = {"num": -1, "overrides": job.name, "status": "failed",
-                 "reason": "no status.json: the job died or never finished"}  # fmt: skip
-        records.append(JobRecord(s["num"], s["overrides"], s["status"], s.get("reason", ""),
-                                 str(job), s.get("value")))  # fmt: skip
-    return sorted(records, key=lambda r: (r.num < 0, r.num))
+    records = [read_status(p.parent) for p in sweep_dir.glob("*/.hydra")]
+    return sorted(records, key=lambda r: (r.num < 0, r.num, r.output_dir))
+
+
+def read_status(job: Path) -> JobRecord:
+    """A job's status.json, checked field by field: the sweep folder may have come from
+    someone else (docs/security.md), and its files are data. Its text is shown printable."""
+    show = runfolder.printable
+    try:
+        s = json.loads(runfolder.read_text(job / STATUS, runfolder.MAX_STATUS, "status file"))
+    except FileNotFoundError:
+        return _failed(job, "no status.json: the job died or never finished")
+    except (OSError, ValueError, RecursionError, GanError) as exc:
+        return _failed(job, f"unreadable status.json ({show(exc)})")
+    s = s if isinstance(s, dict) else {}
+    num, value = s.get("num"), s.get("value")
+    number = runfolder.as_float(value)  # None: no value, or one that is not a number
+    text = [s.get("overrides"), s.get("status"), s.get("reason", "")]
+    valid = (
+        isinstance(num, int)
+        and not isinstance(num, bool)
+        and text[1] in STATUSES
+        and all(isinstance(t, str) for t in text)
+        and (value is None or number is not None)
+    )
+    if valid:
+        return JobRecord(num, *map(show, text), show(job), number)
+    return _failed(job, "malformed status.json")
+
+
+def _failed(job: Path, reason: str) -> JobRecord:
+    return JobRecord(-1, runfolder.printable(job.name), "failed", reason, runfolder.printable(job))
 
 
 class SweepSummary(Callback):
