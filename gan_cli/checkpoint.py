@@ -120,9 +120,11 @@ def prepare_resume(folder: Path, step: int) -> None:
 
 def _step_of(path: Path) -> float:
     try:
-        return load(path)["step"]
+        state = load(path)
     except CheckpointError:
         return math.inf  # unreadable: move it aside too
+    step = state.get("step")  # data, like the rest: a step that is no count goes aside as well
+    return step if type(step) is int and step >= 0 else math.inf
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -150,7 +152,31 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
             raise CheckpointError(f"{path} is truncated or corrupt ({what})") from None
     if not isinstance(state, dict) or state.get("format") not in READABLE:
         raise CheckpointError(f"{path} is not a gan-cli checkpoint (format {FORMAT} expected)")
+    _check_tensors(state, path)
     return state
+
+
+def _check_tensors(state: dict[str, Any], path: Path) -> None:
+    """Every tensor holds its own values. A view's shape is free of its stored bytes: one
+    element saved with stride 0 loads at any size, and the first copy of it (a load_state_dict,
+    a dtype change) allocates all of it. torch.save writes dense tensors, so an expanded or
+    overlapping view, a sparse or a meta tensor (a size with no data) only comes from a crafted
+    file. Containers are walked once each (a pickle may share or nest one in itself)."""
+    stack: list[tuple[Any, str]] = [(state, "")]
+    seen: set[int] = set()
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, torch.Tensor):
+            if node.layout != torch.strided or node.is_meta:
+                raise CheckpointError(f"{path}: field {at!r} is not a dense tensor; refused")
+            declared, held = node.numel() * node.element_size(), node.untyped_storage().nbytes()
+            if declared > held:
+                raise CheckpointError(f"{path}: field {at!r} declares {declared:,} bytes of "
+                                      f"values on {held:,} stored; refused")  # fmt: skip
+        elif isinstance(node, dict | list | tuple) and id(node) not in seen:
+            seen.add(id(node))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack += [(v, f"{at}.{k}" if at else str(k)) for k, v in items]
 
 
 def _check_archive(f, path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from gan_cli import runfolder, stored
-from gan_cli.config import METRICS, EvalCommandConfig
+from gan_cli.config import METRICS, SCHEMAS, EvalCommandConfig
 from gan_cli.data import EVAL_KEYS, load_dataset
 from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.generation import truncation_options
@@ -60,6 +60,8 @@ def evaluate(_: DictConfig, cfg: EvalCommandConfig) -> dict:
         truncation_options(G, cfg.truncation)  # refused before any data or reference loads
         dataset = data_node(state, G.checkpoint_path, cfg)  # checked before any data loads
         kind = measured_as(state, G.checkpoint_path) if cfg.metrics == "auto" else cfg.metrics
+        cfg.limits.check_evaluation(cfg.samples, cfg.reference_samples, kind,
+                                    tuple(state["data_shape"]))  # fmt: skip
         same = (
             evaluator
             and evaluator.dataset_key == without_eval_keys(dataset)
@@ -133,8 +135,14 @@ def data_node(state: dict, path: Path, cfg: EvalCommandConfig) -> dict:
         if wrong:
             raise CheckpointError(f"{path}: field 'config.dataset' ({', '.join(wrong)}) does "
                                   f"not match its data shape {list(shape)}")  # fmt: skip
-    if "size" in node:
-        cfg.limits.check_data(node["size"] * math.prod(shape), f"{path}: dataset.size")
+    # a data set held in memory: its schema's checks (config/dataset.py) bound its memory
+    schema = SCHEMAS["dataset"].get(getattr(loader, "schema", None))
+    if schema is not None:
+        data = schema(**{k: v for k, v in node.items() if k in schema.__dataclass_fields__})
+        data._key = f"{path}: config.dataset"
+        data.check(cfg)
+    elif "size" in node:  # a plugin's: at least its samples as float32
+        cfg.limits.check_data(4 * node["size"] * math.prod(shape), f"{path}: dataset.size")
     return node
 
 
@@ -162,8 +170,9 @@ def summarise(all_metrics: list[dict]) -> dict:
 def table(runs: list[dict], summary: dict) -> str:
     keys = list(summary)
     rows = [["checkpoint", "step", *keys]]
-    rows += [[Path(r["ckpt"]).parent.parent.name + "/" + Path(r["ckpt"]).name, str(r["step"]),
-              *(f"{r['metrics'][k]:.4g}" for k in keys)] for r in runs]  # fmt: skip
+    # a run's name comes from its folder: printable, no terminal escapes (runfolder.py)
+    rows += [[runfolder.printable(f"{Path(r['ckpt']).parent.parent.name}/{Path(r['ckpt']).name}"),
+              str(r["step"]), *(f"{r['metrics'][k]:.4g}" for k in keys)] for r in runs]  # fmt: skip
     if len(runs) > 1:
         rows.append(["mean ± std", "", *(f"{summary[k]['mean']:.4g} ± {summary[k]['std']:.2g}"
                                           for k in keys)])  # fmt: skip

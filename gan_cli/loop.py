@@ -172,6 +172,8 @@ def resume(r: Run) -> None:
     if (shape := tuple(state["fixed_z"].shape)) != tuple(r.fixed_z.shape):
         raise CheckpointError(f"{last_ckpt}: field 'fixed_z' has shape {shape}, not "
                               f"{tuple(r.fixed_z.shape)}")  # fmt: skip
+    stored.check_optimizer(state["opt_g"], r.gan.opt_g, last_ckpt, "opt_g")
+    stored.check_optimizer(state["opt_d"], r.gan.opt_d, last_ckpt, "opt_d")
     try:
         r.gan.load_state_dict(state, int(state["step"]))
         r.batches.load_state_dict(state["data"])

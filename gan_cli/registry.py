@@ -36,12 +36,16 @@ def _check_group(group: str) -> None:
         raise ValueError(f"unknown config group {group!r}: {', '.join(_BUILDERS)}")
 
 
-def register(group: str) -> Callable:
-    """Decorator: make a function or class a builder of `group`, named by its import path."""
+def register(group: str, schema: str | None = None) -> Callable:
+    """Decorator: make a function or class a builder of `group`, named by its import path.
+    `schema`: the name of the schema (config.SCHEMAS[group]) whose checks bound what it makes,
+    for a caller that rebuilds it without composing a config (`gan eval`'s data set)."""
     _check_group(group)
 
     def add(obj: Callable) -> Callable:
         _BUILDERS[group][f"{obj.__module__}.{obj.__qualname__}"] = obj
+        if schema is not None:
+            obj.schema = schema  # type: ignore[attr-defined]
         return obj
 
     return add

@@ -120,6 +120,8 @@ def sample(_: DictConfig, cfg: SampleConfig) -> None:
     out = Path(cfg.out).expanduser()
     grid = out.suffix.lower() in IMAGE_SUFFIXES or bool(cfg.interpolate)
     c, per_row = labels_for(cfg, state.get("num_classes", 0), cfg.n, grid, device)
+    # what is made, as float32, before any is: a grid has a row per class, however small n is
+    cfg.limits.check_samples(cfg.n if c is None else len(c), "n", tuple(state["data_shape"]))
     if cfg.interpolate:
         x = interpolation(G, cfg, c, device).float().cpu()
     else:

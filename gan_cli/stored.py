@@ -23,6 +23,9 @@ from gan_cli.metrics.protocol import METRICS
 MAX_DEPTH, MAX_NODES, MAX_STRING = 12, 20_000, 4_096  # a stored config or container
 MAX_OVERRIDES, MAX_OVERRIDE = 1_000, 1_000  # stored overrides: how many, how long each
 MAX_SIDE, MAX_CLASSES = 4_096, 100_000  # data shape and class count a checkpoint may declare
+MAX_COUNT = 2**40  # a step, epoch or batch count: far beyond any run, and a seed plus it fits
+# in the 64 bits torch.Generator.manual_seed takes
+DEVICES = ("cpu", "cuda")  # the kinds of device a run trains on (config.run.DeviceType)
 
 # ---- the replay allow-list of `gan train resume=`: the stored config's settings that make the
 # model, the objective and the training what they were, replayed as explicit overrides (so no
@@ -189,11 +192,14 @@ def _shape(v: Any) -> bool | str:
     return ok or f"is not a list of 1 or 3 whole numbers in [1, {MAX_SIDE}]"
 
 
-def _state(v: Any) -> bool | str:
-    if not isinstance(v, dict):
-        return "is not a dict"
-    check_plain(v, "it", tensors=True)
-    return True
+def _plain_dict(tensors: bool) -> Callable[[Any], bool | str]:
+    def check(v: Any) -> bool | str:
+        if not isinstance(v, dict):
+            return "is not a dict"
+        check_plain(v, "it", tensors=tensors)
+        return True
+
+    return check
 
 
 def _config(v: Any) -> bool | str:
@@ -207,7 +213,10 @@ def _config(v: Any) -> bool | str:
     if not isinstance(stabilizers, dict) or not all(isinstance(s, dict) for s in
                                                     stabilizers.values()):  # fmt: skip
         return "has stabilizers that are not a dict of settings"
-    return True
+    # the groups readers look into (`config.device.channels_last`, `config.dataset.metrics`)
+    wrong = [g for g in ("loss", "dataset", "device", "optim", "eval", "limits")
+             if not isinstance(v.get(g, {}), dict)]  # fmt: skip
+    return not wrong or f"has a {wrong[0]} that is not a dict of settings"
 
 
 def _overrides(v: Any) -> bool | str:
@@ -236,26 +245,74 @@ def _best(v: Any) -> bool | str:
 
 
 def _data(v: Any) -> bool | str:
-    ok = isinstance(v, dict) and all(_int(0)(v.get(k)) is True for k in ("epoch", "taken"))
-    return ok or "is not {epoch, taken} as whole numbers"
+    ok = isinstance(v, dict) and all(_int(0, MAX_COUNT)(v.get(k)) is True
+                                     for k in ("epoch", "taken"))  # fmt: skip
+    return ok or f"is not {{epoch, taken}} as whole numbers in [0, {MAX_COUNT}]"
+
+
+# ---- random generators (runtime.rng_state), as their own set_state functions accept them
+def _python_rng(v: Any) -> bool:
+    """random.getstate(): (3, 624 words of 32 bits and a position in [0, 624], None or the
+    next Gaussian)."""
+    words = v[1] if isinstance(v, tuple) and len(v) == 3 else None
+    return (isinstance(words, tuple) and _int(3, 3)(v[0]) is True and len(words) == 625
+            and all(_int(0, 2**32 - 1)(w) is True for w in words) and words[-1] <= 624
+            and (v[2] is None or isinstance(v[2], float)))  # fmt: skip
+
+
+def _numpy_rng(v: Any) -> bool:
+    """MT19937's 624 keys, a position in [0, 624] and a cached Gaussian."""
+    return (isinstance(v, dict) and _tensor((1,), False)(v.get("keys")) is True
+            and v["keys"].numel() == 624 and _int(0, 624)(v.get("pos")) is True
+            and _int(0, 1)(v.get("has_gauss")) is True
+            and isinstance(v.get("gauss"), float))  # fmt: skip
+
+
+def _torch_rng(v: Any) -> bool:
+    import torch
+
+    return isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and v.dim() == 1
 
 
 def _rng(v: Any) -> bool | str:
     per_rank = v if isinstance(v, list) else [v]
-    ok = 0 < len(per_rank) <= 4096 and all(isinstance(r, dict) and {"python", "numpy", "torch"}
-                                           <= set(r) for r in per_rank)  # fmt: skip
-    return ok or "is not the random generators' state"
+    if not 0 < len(per_rank) <= 4096 or not all(isinstance(r, dict) for r in per_rank):
+        return "is not the random generators' state"
+    for r in per_rank:
+        parts = {"python": _python_rng, "numpy": _numpy_rng, "torch": _torch_rng}
+        parts |= {"cuda": _torch_rng} if "cuda" in r else {}
+        wrong = [name for name, check in parts.items() if not check(r.get(name))]
+        if wrong:
+            return f"holds a {wrong[0]} generator state that is not one"
+    return True
+
+
+def _scaler(v: Any) -> bool | str:
+    """GradScaler.state_dict(): empty (no fp16), or its scale and schedule (set into float32
+    and int32 tensors)."""
+    if isinstance(v, dict) and not v:
+        return True
+    keys = ("scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker")
+    ok = (isinstance(v, dict) and set(v) == set(keys)
+          and all(isinstance(v[k], int | float) and not isinstance(v[k], bool)
+                  and 0 < v[k] < 2**64 for k in keys[:3])
+          and _int(1, 2**31 - 1)(v["growth_interval"]) is True
+          and _int(0, 2**31 - 1)(v["_growth_tracker"]) is True)  # fmt: skip
+    return ok or "is not a gradient scaler's state"
 
 
 FIELDS: dict[str, Callable[[Any], bool | str]] = {
-    "step": _int(0),
+    "step": _int(0, MAX_COUNT),
     "G": _tensor_dict,
     "D": _tensor_dict,
     "G_ema": _tensor_dict,
-    "opt_g": _state,
-    "opt_d": _state,
-    "stabilizers": _state,
+    "opt_g": _plain_dict(tensors=True),
+    "opt_d": _plain_dict(tensors=True),
+    "scaler_g": _scaler,
+    "scaler_d": _scaler,
+    "stabilizers": _plain_dict(tensors=True),
     "noise_rng": _tensor((1,), False),
+    "noise_rng_device": lambda v: v in DEVICES or f"is not one of {', '.join(DEVICES)}",
     "fixed_z": _tensor((2,), True),
     "data": _data,
     "data_shape": _shape,
@@ -269,9 +326,10 @@ FIELDS: dict[str, Callable[[Any], bool | str]] = {
     "cpu_s": lambda v: (isinstance(v, int | float) and v >= 0) or "is not seconds",
     "channels_last": lambda v: isinstance(v, bool) or "is not true or false",
     "choices": _choices,
+    "provenance": _plain_dict(tensors=False),  # a record of where it ran, never acted on
 }
 OPTIONAL = {"G_ema", "best", "wall_s", "cpu_s", "channels_last", "num_classes", "metrics_kind",
-            "choices"}  # fmt: skip
+            "choices", "scaler_g", "scaler_d", "noise_rng_device", "provenance"}  # fmt: skip
 TO_SAMPLE = ("config", "data_shape", "G", "G_ema", "num_classes", "step")  # gan sample
 TO_EVALUATE = (*TO_SAMPLE, "metrics_kind")  # gan eval
 TO_RESUME = tuple(FIELDS)  # gan train resume=
@@ -293,3 +351,29 @@ def require(state: dict, path: Path, names: tuple[str, ...]) -> None:
             verdict = "is malformed"
         if verdict is not True:
             raise CheckpointError(f"{path}: field {name!r} {verdict}")
+
+
+def check_optimizer(saved: dict, opt: Any, path: Path, name: str) -> None:
+    """A stored optimiser state (`opt_g`, `opt_d`) against the parameters of `opt` it is loaded
+    into, before torch's load_state_dict: that checks neither shapes (a wrong one fails at the
+    first step) nor sizes (it converts each state tensor to its parameter's dtype, a copy of
+    whatever size the tensor declares). Each tensor has its parameter's shape; `step` is one
+    number."""
+    import torch
+
+    params = [p for group in opt.param_groups for p in group["params"]]
+    try:
+        ids = [i for group in saved["param_groups"] for i in group["params"]]
+        if len(ids) != len(params):
+            raise CheckpointError(f"{path}: field '{name}.param_groups' holds {len(ids)} "
+                                  f"parameters; this model has {len(params)}")  # fmt: skip
+        for i, param in zip(ids, params, strict=True):
+            for key, value in saved["state"].get(i, {}).items():
+                if isinstance(value, torch.Tensor) and not (
+                    value.numel() == 1 if key == "step" else value.shape == param.shape
+                ):
+                    raise CheckpointError(f"{path}: field '{name}.state.{i}.{key}' has shape "
+                                          f"{list(value.shape)}, not its parameter's "
+                                          f"{list(param.shape)}")  # fmt: skip
+    except (KeyError, TypeError, AttributeError):
+        raise CheckpointError(f"{path}: field {name!r} is not an optimiser's state") from None

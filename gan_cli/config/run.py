@@ -3,6 +3,7 @@ root of `gan train`, and the roots of `gan sample` and `gan eval`."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,10 +12,16 @@ from omegaconf import MISSING
 
 from gan_cli.cache import CACHE_DIR
 from gan_cli.config.base import Checked, Choice, schema
-from gan_cli.config.dataset import metrics_kind
+from gan_cli.config.dataset import metrics_kind, sample_shape
 from gan_cli.config.stabilizer import check_lazy_intervals
 from gan_cli.errors import ConfigError
-from gan_cli.metrics.protocol import CHEAP_KINDS, METRICS, NOT_RANKED, check_samples
+from gan_cli.metrics.protocol import (
+    CHEAP_KINDS,
+    METRICS,
+    NOT_RANKED,
+    check_samples,
+    default_samples,
+)
 
 
 class DeviceType(Choice):
@@ -118,6 +125,8 @@ class EvalConfig(Checked):
         self.require_positive("reference_samples")
         if self.samples is not None:
             check_samples(kind, self.samples, "eval.samples")
+        root.limits.check_evaluation(self.samples, self.reference_samples, kind,
+                                     sample_shape(root.dataset), "eval.")  # fmt: skip
         names = [m for m in METRICS[kind] if m not in NOT_RANKED]
         self.require("best", self.best in ("auto", *names), f"auto or one of {', '.join(names)}")
 
@@ -129,17 +138,37 @@ class LimitsConfig(Checked):
     line for a bigger run: `limits.params_m=5000`."""
 
     params_m: float = 1000.0  # millions of parameters of G and D together
-    data_gb: float = 16.0  # gigabytes of a data set held in memory (fake, mixtures, stacked)
+    data_gb: float = 16.0  # gigabytes of a data set (fake, mixtures, stacked) or of samples
+    # (a batch, the sample grid, evaluation, `gan sample`) held in memory
+    samples: int = 1_000_000  # samples any one count asks for (batch_size, grid_size,
+    # eval.samples, eval.reference_samples, `gan sample n`), whatever their shape
 
     def check(self, root: Any) -> None:
-        self.require_positive("params_m", "data_gb")
+        self.require_positive("params_m", "data_gb", "samples")
 
-    def check_data(self, nbytes: float, key: str) -> None:
+    def check_data(self, nbytes: float, key: str, what: str = "the data set") -> None:
         if nbytes > self.data_gb * 1e9:
             raise ConfigError(
-                f"{key}: the data set would take {nbytes / 1e9:,.1f} GB of memory, over "
+                f"{key}: {what} would take {nbytes / 1e9:,.1f} GB of memory, over "
                 f"limits.data_gb={self.data_gb:g}; raise it to allow that"
             )
+
+    def check_samples(self, n: int, key: str, shape: tuple[int, ...] | None = None) -> None:
+        """`n` samples made or held at once: at most `samples` of them and, where their shape is
+        known, their float32 values within `data_gb` (checked before any is allocated)."""
+        if n > self.samples:
+            raise ConfigError(f"{key}={n:,}: more than limits.samples={self.samples:,}; raise "
+                              "it to allow that")  # fmt: skip
+        if shape is not None:
+            self.check_data(4 * n * math.prod(shape), key, f"{n:,} samples of {list(shape)}")
+
+    def check_evaluation(self, samples: int | None, reference: int, kind: str | None = None,
+                         shape: tuple | None = None, prefix: str = "") -> None:  # fmt: skip
+        """An evaluation's generated samples (None: the protocol's count for `kind`) and its
+        reference samples: both are held in memory at once."""
+        generated = samples or (default_samples(kind) if kind else 0)
+        self.check_samples(generated, f"{prefix}samples", shape)
+        self.check_samples(reference, f"{prefix}reference_samples", shape)
 
 
 @dataclass
@@ -179,6 +208,8 @@ class TrainConfig(Checked):
                               f"{self.micro_batches} x the number of ranks ({world})")  # fmt: skip
         self.require_positive("log_every", "sample_every", "ckpt_every", "grid_size")
         self.require("ckpt_keep", self.ckpt_keep >= 1, ">= 1")
+        for key in ("batch_size", "grid_size"):  # a batch of data; the grid's latents and images
+            self.limits.check_samples(getattr(self, key), key, sample_shape(self.dataset))
         check_lazy_intervals(self.stabilizers)
 
     def world_size(self) -> int:
@@ -208,6 +239,7 @@ class SampleConfig(Checked):
 
     def check(self, root: Any) -> None:
         self.require_positive("n")
+        self.limits.check_samples(self.n, "n")  # their size: once the checkpoint's shape is read
         if self.truncation is not None:
             self.require_positive("truncation")
         ok = self.interpolate is None or len(self.interpolate) == 2
@@ -257,5 +289,7 @@ class EvalCommandConfig(Checked):
             self.require_positive("truncation")
         if self.samples is not None:
             self.require("samples", self.samples >= 1, ">= 1")
+        # their counts; their size once a checkpoint's data shape is read (eval.py)
+        self.limits.check_evaluation(self.samples, self.reference_samples)
         kinds = ("auto", *METRICS)
         self.require("metrics", self.metrics in kinds, " or ".join(kinds))

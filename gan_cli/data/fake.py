@@ -8,7 +8,7 @@ from gan_cli.data.source import TensorSource
 from gan_cli.registry import register
 
 
-@register("dataset")
+@register("dataset", schema="fake")
 def load(resolution: int = 64, channels: int = 3, size: int = 1024) -> TensorSource:
     gen = torch.Generator().manual_seed(0)
     shape = (size, channels, resolution, resolution)

@@ -29,13 +29,13 @@ def grid25_centres() -> torch.Tensor:
     return torch.tensor(list(itertools.product(axis, axis)))
 
 
-@register("dataset")
+@register("dataset", schema="mixture")
 def ring8(size: int = 100_000, seed: int = 0) -> TensorSource:
     """8 modes on the unit circle, sigma 0.01."""
     return mixture("ring8", ring8_centres(), 0.01, size, seed)
 
 
-@register("dataset")
+@register("dataset", schema="mixture")
 def grid25(size: int = 100_000, seed: int = 0) -> TensorSource:
     """25 modes on {-4, -2, 0, 2, 4}^2, sigma 0.05."""
     return mixture("grid25", grid25_centres(), 0.05, size, seed)

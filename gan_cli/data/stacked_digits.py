@@ -44,7 +44,7 @@ class StackedDigits:
             yield to_unit_range(images).contiguous(memory_format=fmt)
 
 
-@register("dataset")
+@register("dataset", schema="stacked")
 def load(size: int = 50_000, resolution: int = 32, channels: int = 3, seed: int = 0):
     if channels != 3:
         raise ValueError("stacked_digits has 3 channels, one digit each")

@@ -1,0 +1,206 @@
+"""Sizes a checkpoint declares, counts that allocate, and the fields read back on resume: each
+bounded or checked before anything is allocated, one line naming the file and the field
+(docs/security.md). One test per vector; all but the last run in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import error_line, run_gan, spec_of, tiny
+
+from gan_cli import checkpoint, sample, stored
+from gan_cli.config import EvalCommandConfig, SampleConfig
+from gan_cli.config.run import LimitsConfig
+from gan_cli.errors import CheckpointError, ConfigError
+from gan_cli.eval import data_node
+from gan_cli.networks import build_networks
+from gan_cli.provenance import provenance
+from gan_cli.runtime import rng_state
+
+RNG = rng_state(torch.device("cpu"))  # what a CPU run stores
+SCALER = torch.amp.GradScaler("cpu").state_dict()  # what an fp16 run stores
+MLP = {"_target_": "gan_cli.models.mlp.build", "latent_dim": 4, "hidden": 8, "depth": 2}
+
+
+def saved(path: Path, **state) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": checkpoint.FORMAT, **state}, path)
+    return path
+
+
+# ---- 1. sizes a checkpoint declares
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        torch.zeros(1, dtype=torch.float64).expand(1_500_000_000),  # one element, stride 0
+        torch.zeros(1003).as_strided((1000, 4), (1, 1)),  # overlapping windows
+        torch.empty(10**9, device="meta"),  # a size without data
+        torch.eye(3).to_sparse(),  # no storage of its own to measure
+    ],
+    ids=["expanded", "overlapping", "meta", "sparse"],
+)
+@pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants")
+def test_a_tensor_bigger_than_its_stored_data_is_refused_on_load(tmp_path, tensor):
+    path = saved(tmp_path / "last.pt", opt_g={"state": {0: {"exp_avg": tensor}}})
+    with pytest.raises(CheckpointError, match=r"last\.pt: field 'opt_g\.state\.0\.exp_avg' "):
+        checkpoint.load(path)
+
+
+def test_a_container_shared_or_holding_itself_is_walked_once(tmp_path):
+    looped: list = [torch.zeros(2)]
+    looped.append(looped)
+    shared = [looped] * 2
+    for _ in range(60):  # 2^60 paths, 60 containers
+        shared = [shared, shared]
+    path = saved(tmp_path / "last.pt", loop=shared, fine=torch.zeros(3)[1:])
+    assert checkpoint.load(path)["fine"].shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("saved_state", "says"),
+    [
+        ({0: {"step": torch.tensor(2.0), "exp_avg": torch.zeros(3)}}, "state.0.exp_avg' has shape"),
+        ({1: {"step": torch.zeros(2), "exp_avg": torch.zeros(4)}}, "state.1.step' has shape"),
+        ("bogus", "is not an optimiser's state"),
+    ],
+)
+def test_optimiser_state_of_another_shape_is_refused(saved_state, says):
+    net = torch.nn.Linear(2, 4)
+    opt = torch.optim.Adam(net.parameters())
+    state = {"state": saved_state, "param_groups": [{"params": [0, 1]}]}
+    with pytest.raises(CheckpointError, match=f"x.pt: field 'opt_g.*{says}"):
+        stored.check_optimizer(state, opt, Path("x.pt"), "opt_g")
+    with pytest.raises(CheckpointError, match="holds 1 parameters; this model has 2"):
+        stored.check_optimizer({"state": {}, "param_groups": [{"params": [0]}]}, opt,
+                               Path("x.pt"), "opt_g")  # fmt: skip
+
+
+def mlp_checkpoint(path: Path, data_shape: list[int]) -> Path:
+    G, _ = build_networks(MLP, [], tuple(data_shape))
+    return saved(path, config={"model": MLP}, data_shape=data_shape, G=G.state_dict(), step=1)
+
+
+def test_gan_sample_bounds_what_it_makes_by_the_data_shape(tmp_path):
+    ckpt = mlp_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", [1, 32, 32])
+    out = tmp_path / "s.png"
+    cfg = SampleConfig(ckpt=str(ckpt), n=30_000, out=str(out), limits=LimitsConfig(data_gb=0.01))
+    with pytest.raises(ConfigError, match=r"n: 30,000 samples of \[1, 32, 32\] would take"):
+        sample.sample(None, cfg)
+    assert not out.exists()
+
+
+# ---- 2. data set sizes, and every count that allocates
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("dataset=grid25", "model=mlp", "dataset.size=1900000000"),  # 15.2 GB at 8 B, 76 at 40
+        ("dataset=stacked_digits", "dataset.size=300000000"),  # 7.2 GB at 24 B, 21.6 at 72
+    ],
+)
+def test_a_data_set_is_bounded_by_its_peak_memory(overrides):
+    with pytest.raises(ConfigError, match="dataset.size=.*limits.data_gb=16"):
+        spec_of(*overrides)
+
+
+def test_gan_eval_bounds_a_stored_size_as_the_data_set_takes_it(tmp_path):
+    grid = {"_target_": "gan_cli.data.mixtures.grid25", "size": 1_900_000_000, "seed": 0}
+    state = {"config": {"dataset": grid}, "data_shape": [2]}
+    with pytest.raises(ConfigError, match=r"x.pt: config.dataset.size=1900000000: .* 76.0 GB"):
+        data_node(state, Path("x.pt"), EvalCommandConfig(ckpt="x"))
+
+
+POINTS = ("dataset=grid25", "model=mlp")  # 8 B a sample: only the count bounds them
+IMAGES = ("dataset=fake", "dataset.resolution=64", "dataset.channels=3")  # 48 KB a sample
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ((*POINTS, "grid_size=500000000"), "grid_size=500,000,000: more than limits.samples"),
+        ((*POINTS, "eval.samples=2000000000"), "eval.samples=2,000,000,000: more than"),
+        ((*POINTS, "eval.reference_samples=2000000000"), "reference_samples=2,000,000,000: "),
+        ((*POINTS, "batch_size=2000000000"), "batch_size=2,000,000,000: more than"),
+        ((*IMAGES, "eval.samples=1000000"), "eval.samples: 1,000,000 samples of [3, 64, 64]"),
+    ],
+)
+def test_every_count_that_allocates_is_bounded(overrides, says):
+    with pytest.raises(ConfigError) as caught:
+        spec_of(*overrides)
+    assert says in str(caught.value)
+
+
+def test_the_command_line_raises_the_limits():
+    spec_of(*IMAGES, "eval.samples=1000000", "limits.data_gb=100")
+    spec_of(*POINTS, "grid_size=2000000", "limits.samples=2000000")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SampleConfig(ckpt="x", n=2_000_000_000),
+        lambda: EvalCommandConfig(ckpt="x", samples=2_000_000_000),
+        lambda: EvalCommandConfig(ckpt="x", reference_samples=2_000_000_000),
+    ],
+    ids=["sample-n", "eval-samples", "eval-reference"],
+)
+def test_the_counts_of_gan_sample_and_gan_eval_are_bounded(make):
+    with pytest.raises(ConfigError, match="limits.samples=1,000,000"):
+        make().check(None)
+
+
+# ---- 3. fields read back on resume: one line naming the field
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("data", {"epoch": 2**70, "taken": 0}, "is not {epoch, taken}"),
+        ("step", 2**70, "is not a whole number"),
+        ("rng", {**RNG, "python": (3, (2**70,) * 625, None)}, "holds a python generator"),
+        ("rng", {**RNG, "torch": torch.zeros(3)}, "holds a torch generator state"),
+        ("config", {"model": MLP, "device": "cuda"}, "has a device that is not a dict"),
+        ("scaler_g", {"scale": 2**70}, "is not a gradient scaler's state"),
+        ("scaler_d", {**SCALER, "_growth_tracker": 2**40}, "is not a gradient scaler's"),
+        ("provenance", {"device": "${oc.env:HOME}"}, "holds an interpolation"),
+        ("noise_rng_device", "\x1b[31mcuda\nerror: forged", "is not one of cpu, cuda"),
+    ],
+)
+def test_a_malformed_field_is_one_line_naming_it(name, value, says):
+    with pytest.raises(CheckpointError, match=f"x.pt: field '{name}' ") as caught:
+        stored.require({name: value}, Path("x.pt"), (name,))
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_what_a_run_stores_passes_the_checks():
+    state = {"rng": [RNG, RNG], "scaler_g": SCALER,
+             "scaler_d": {}, "provenance": provenance(torch.device("cpu")),
+             "noise_rng_device": "cpu", "data": {"epoch": 3, "taken": 0}}  # fmt: skip
+    stored.require(state, Path("x.pt"), tuple(state))
+
+
+@pytest.mark.parametrize("step", ["9", None, -1], ids=["text", "missing", "negative"])
+def test_a_best_pt_with_a_malformed_step_is_moved_aside_not_trusted(tmp_path, step):
+    """Its step decides whether it belongs to the timeline being continued; one that is no
+    count is set aside (as an unreadable one is), kept, and never compared."""
+    extra = {} if step is None else {"step": step}
+    saved(tmp_path / "best.pt", **extra)
+    checkpoint.prepare_resume(tmp_path, 2)
+    assert not (tmp_path / "best.pt").exists()
+    (aside,) = tmp_path.glob("superseded_*")
+    assert (aside / "best.pt").is_file()
+
+
+# ---- end to end: the optimiser's shapes are checked where a resume loads them
+@pytest.mark.e2e
+def test_resuming_optimiser_state_of_another_shape_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    out = run_gan("train", *tiny("dataset.resolution=16", "steps=1", "eval.every=0"),
+                  f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    state["opt_d"]["state"][0]["exp_avg"] = torch.zeros(3)
+    for old in (run / "checkpoints").glob("*.pt"):
+        old.unlink()
+    torch.save(state, run / "checkpoints" / "last.pt")
+    line = error_line(run_gan("train", f"resume={run}", "steps=2", cwd=tmp_path))
+    assert "last.pt: field 'opt_d.state.0.exp_avg' has shape [3]" in line
