@@ -23,7 +23,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_cli import config, plugins, registry, sweep
+from gan_cli import config, plugins, registry, runfolder, sweep
 from gan_cli.argv import (
     added_stabilizers,
     flags_first,
@@ -67,16 +67,32 @@ def hydra_app(config_name: str, task: str, precheck=None):
     @hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")
     def app(cfg: DictConfig):
         def run():
-            spec = config.validate(cfg, _choices())  # bad values fail before torch is imported
-            plugins.trust_from_user(getattr(spec, "trust", None))  # trust only from the user
-            if precheck is not None:
-                precheck(cfg)
+            try:
+                spec = config.validate(cfg, _choices())  # bad values fail before torch loads
+                plugins.trust_from_user(getattr(spec, "trust", None))  # trust only from the user
+                if precheck is not None:
+                    precheck(cfg)
+            except GanError:
+                discard_unstarted_run()
+                raise
             module, function = task.split(":")
             return getattr(importlib.import_module(module), function)(cfg, spec)
 
         return sweep.run_job(run)
 
     return app
+
+
+def discard_unstarted_run() -> None:
+    """A single run refused by its config leaves no folder behind (a sweep's jobs keep theirs:
+    its summary names each failure)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.RUN and hc.output_subdir:
+        runfolder.discard_unstarted(Path(hc.runtime.output_dir), hc.output_subdir,
+                                    f"{hc.job.name}.log")  # fmt: skip
 
 
 def _choices() -> dict[str, str]:

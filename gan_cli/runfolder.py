@@ -199,3 +199,30 @@ def detach_hard_links(folder: Path, names: tuple[str, ...]) -> None:
             continue
         if _regular(info) and info.st_nlink > 1:
             open_append(path).close()
+
+
+HYDRA_RECORDS = {"config.yaml", "hydra.yaml", "overrides.yaml"}
+
+
+def discard_unstarted(run_dir: Path, records: str, log: str) -> None:
+    """Remove the folder Hydra made for a run that was refused before it started, when it
+    holds nothing but Hydra's records (`records`/) and an empty `log`: a bad override leaves
+    no litter. Anything else in it (a run continued, a user's files) and it stays as it is."""
+    try:
+        names = {p.name for p in run_dir.iterdir()}
+        kept = run_dir / records
+        if names - {records, log} or kept.is_symlink() or not kept.is_dir():
+            return
+        if {p.name for p in kept.iterdir()} - HYDRA_RECORDS:
+            return
+        logged = run_dir / log
+        if logged.exists() and (logged.is_symlink() or logged.stat().st_size):
+            return
+        for p in kept.iterdir():
+            p.unlink()
+        kept.rmdir()
+        logged.unlink(missing_ok=True)
+        run_dir.rmdir()
+        run_dir.parent.rmdir()  # the day's folder, if this was its only run
+    except OSError:
+        pass  # whatever could not go stays: never worse than Hydra left it

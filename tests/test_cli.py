@@ -181,6 +181,17 @@ def test_bad_overrides_exit_non_zero_naming_the_key(workdir, override, expected)
     assert not list(workdir.rglob("*.pt")), "nothing trained"
 
 
+def test_a_refused_config_leaves_no_run_folder_and_touches_a_users_folder_not(tmp_path):
+    out = run_gan("train", "batch_size=0", cwd=tmp_path)
+    assert out.returncode == 1 and "batch_size=0" in out.stderr
+    assert not [p for p in (tmp_path / "outputs").rglob("*")], "Hydra's folder removed again"
+    mine = tmp_path / "mine"  # a folder of the user's, named as the run dir: left alone
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    out = run_gan("train", "batch_size=0", f"hydra.run.dir={mine}", cwd=tmp_path)
+    assert out.returncode == 1 and (mine / "notes.txt").read_text() == "keep"
+
+
 def test_missing_folder_is_one_line_and_a_non_zero_exit(workdir):
     out = run_gan(
         "train",
