@@ -61,11 +61,13 @@ def listing() -> str:
     """The tables a command reruns: their rows, seeds and cost (minutes, one run after another,
     on the machine that measured them; `quick`: the short version)."""
     lines = [f"{'table':<20} {'rows':>4} {'seeds':>5} {'minutes':>8} {'quick':>6}  title"]
+    figures_only = []
     for name in results.names():
         t = results.load(name)
         rows = [r for r in t.get("rows", []) if r.get("command") and "of" not in r]
         if not rows:
-            continue  # figures no command reruns (measured before their runs were kept)
+            figures_only.append(name)  # measured before their runs were kept
+            continue
         runs = len(rows) * len(t.get("seeds", []))
         full = f"{runs * t['minutes_per_run']:.0f}" if "minutes_per_run" in t else "-"
         quick = t.get("quick", {})
@@ -74,6 +76,9 @@ def listing() -> str:
         lines.append(f"{name:<20} {len(rows):>4} {len(t['seeds']):>5} {full:>8} {quick:>6}  "
                      f"{t['title']}")  # fmt: skip
     lines.append("minutes: one run after another, on the machine that measured each table")
+    if figures_only:
+        lines.append("figures only, no command to rerun (measured before runs were kept; "
+                     f"docs/stabilizers.md says how): {', '.join(figures_only)}")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -183,3 +183,9 @@ def test_the_layout_section_names_every_module_and_only_what_exists():
     packages = {f"gan_cli/{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
     missing = sorted((modules | packages) - named)
     assert not missing, f"docs/extending.md's layout does not name {missing}"
+
+
+def test_reproduce_list_names_every_results_table():
+    listed = reproduce.listing()
+    missing = [name for name in results.names() if name not in listed]
+    assert not missing, f"gan reproduce --list leaves out {missing}"
