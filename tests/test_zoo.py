@@ -14,6 +14,7 @@ from test_config import choices
 
 from gan_cli.config import SCHEMAS
 from gan_cli.config.model import ImageModelConfig
+from gan_cli.config.sizes import attention_sizes
 from gan_cli.models import resnet, stylegan2
 from gan_cli.models.conditional import ConditionalBatchNorm2d
 from gan_cli.registry import resolve
@@ -36,8 +37,8 @@ CASES = [(name, res, ch, k) for name, (_, _, resolutions) in SMALL.items() for r
                          ids=[f"{n}-{r}px-{c}ch-{k}cls" for n, r, c, k in CASES])  # fmt: skip
 def test_every_model_builds_for_what_it_claims(name, res, channels, classes):
     build, params, _ = SMALL[name]
-    if name == "resnet":  # self-attention where the size allows it (8 px: nowhere)
-        params = {**params, "attention": ([0] + resnet.attention_sizes(res))[-1]}
+    if "attention" in SCHEMAS["model"][name].__dataclass_fields__:  # self-attention where the
+        params = {**params, "attention": ([0] + attention_sizes(res))[-1]}  # size allows (8 px: no)
     torch.manual_seed(0)
     G, D = build((channels, res, res), conditional=bool(classes), num_classes=classes,
                         **params)  # fmt: skip
