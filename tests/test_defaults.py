@@ -134,6 +134,9 @@ def test_a_run_made_with_the_old_defaults_resumes_with_its_own_settings(workdir)
     config = resumed["config"]
     assert resumed["step"] == 4 and config["stabilizers"] == {}
     assert config["optim"]["lr"] == 2e-4 and config["optim"]["betas"] == [0.5, 0.999]
+    for opt in ("opt_g", "opt_d"):  # what each optimiser stepped with, not only the config
+        group = resumed[opt]["param_groups"][0]
+        assert group["lr"] == 2e-4 and list(group["betas"]) == [0.5, 0.999], (opt, group)
     assert config["optim"]["decay"] == "none" and config["dataset"]["resolution"] == 16
     assert config["model"]["d_norm"] == "batch" and config["model"]["extra_layers"] == 0
     assert {g: resumed["choices"][g] for g in REPLAYED_GROUPS} == {
