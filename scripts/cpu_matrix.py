@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from learning_cases import FLOORS, PLAIN, PRECISION, RUNS, SHOWN  # noqa: E402
+from learning_cases import ENV, FLOORS, PLAIN, PRECISION, RUNS, SHOWN  # noqa: E402
 
 # The venv to run (GAN_VENV: another checkout's, e.g. to measure a frozen worktree of a commit);
 # the code that runs is this checkout's (PYTHONPATH), whatever the venv's editable install
@@ -179,7 +179,25 @@ def recorded(path: Path) -> list[dict]:
 
 
 def key(row: dict) -> tuple:
-    return (row["run"], row["setting"], row["precision"], row["seed"], row.get("steps"))
+    """What makes two runs the same run: a changed command or pin is measured afresh."""
+    pinned = json.dumps(row.get("pinned", {}), sort_keys=True)
+    return (row["run"], tuple(row["overrides"]), pinned, row["setting"], row["precision"],
+            row["seed"], row.get("steps"))  # fmt: skip
+
+
+def current(row: dict, fingerprints: bool = False) -> bool:
+    """Whether a recorded row ran today's command with today's pin (older rows stay in the
+    files as history, shown in no table)."""
+    run = row["run"]
+    if run not in ALL_RUNS or row.get("pinned", {}) != ENV.get(run, {}):
+        return False
+    return row["overrides"] == (short(run) if fingerprints else list(ALL_RUNS[run]))
+
+
+def short(run: str) -> list[str]:
+    """A run's command cut to the fingerprint's 60 steps."""
+    kept = [o for o in ALL_RUNS[run] if not o.startswith(("steps=", "eval.every="))]
+    return [*kept, "steps=60", "eval.every=0"]
 
 
 def measure(path: Path, jobs: list[dict], parallel: int) -> None:
@@ -192,7 +210,7 @@ def measure(path: Path, jobs: list[dict], parallel: int) -> None:
 
     def one(job: dict) -> dict:
         with tempfile.TemporaryDirectory(prefix="cpu-matrix-") as tmp:
-            env = SETTINGS[job["setting"]][0]
+            env = {**SETTINGS[job["setting"]][0], **job["pinned"]}
             overrides = [
                 *job["overrides"],
                 f"device.precision={job['precision']}",
@@ -229,8 +247,8 @@ def fingerprint(args) -> None:
     jobs = [
         {
             "run": run,
-            "overrides": [o for o in ALL_RUNS[run] if not o.startswith(("steps=", "eval.every="))]
-            + ["steps=60", "eval.every=0"],
+            "overrides": short(run),
+            "pinned": ENV.get(run, {}),
             "setting": s,
             "precision": p,
             "seed": 0,
@@ -251,6 +269,7 @@ def run(args) -> None:
         {
             "run": run,
             "overrides": list(ALL_RUNS[run]),
+            "pinned": ENV.get(run, {}),
             "setting": s,
             "precision": p,
             "seed": int(seed),
@@ -273,7 +292,7 @@ def fmt(value) -> str:
 def alike_settings() -> dict[tuple, list[str]]:
     """(run, precision) -> the settings whose 60-step digest equals native's: the same
     arithmetic, measured once under native's name."""
-    prints = [r for r in recorded(FINGERPRINTS) if r.get("rc") == 0]
+    prints = [r for r in recorded(FINGERPRINTS) if r.get("rc") == 0 and current(r, True)]
     native = {(r["run"], r["precision"]): r["digest"] for r in prints if r["setting"] == "native"}
     same: dict[tuple, list[str]] = {}
     for fp in prints:
@@ -344,7 +363,7 @@ def detail_tables(rows: list[dict]) -> list[str]:
 
 
 def fingerprint_table() -> list[str]:
-    prints = [r for r in recorded(FINGERPRINTS) if r.get("rc") == 0]
+    prints = [r for r in recorded(FINGERPRINTS) if r.get("rc") == 0 and current(r, True)]
     settings = list(SETTINGS)
     out = [
         "| run | precision | " + " | ".join(settings) + " |",
@@ -359,9 +378,7 @@ def fingerprint_table() -> list[str]:
         }
         letters: dict[str, str] = {}
         cells = [
-            letters.setdefault(digests[s], "ABCDEFGH"[len(letters)])
-            if s in digests
-            else ("not run" if reachable(s) else "n/a")
+            letters.setdefault(digests[s], "ABCDEFGH"[len(letters)]) if s in digests else "-"
             for s in settings
         ]
         out.append(f"| `{run}` | {precision} | " + " | ".join(cells) + " |")
@@ -375,7 +392,7 @@ DOC = ROOT / "docs" / "cpu-matrix.md"
 
 
 def render() -> str:
-    rows = [r for r in recorded(MATRIX) if r.get("rc") == 0]
+    rows = [r for r in recorded(MATRIX) if r.get("rc") == 0 and current(r)]
     parts = [
         "## Floors",
         "",
@@ -384,7 +401,7 @@ def render() -> str:
         "## Which settings compute alike",
         "",
         "The G digest after 60 steps under each setting (a letter per distinct digest in "
-        "its row; n/a: the CPU lacks the instructions):",
+        "its row; -: not run, the machine measured lacks AMX):",
         "",
         *fingerprint_table(),
         "",

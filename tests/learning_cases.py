@@ -31,6 +31,18 @@ RUNS: dict[str, tuple[str, ...]] = {
     "wgan_gp": ("experiment=wgan_gp", "optim.lr=1e-3", "optim.d_steps=2", *SMALL_DCGAN),
 }
 
+# What every learning run pins besides its overrides, in the tests and in the matrix alike: one
+# CPU thread (the thread count changes how reductions split, so the rounding), and for the 2-D
+# MLPs, whose whole arithmetic is MKL's fp32 matmuls, MKL's Conditional Numerical
+# Reproducibility on its COMPATIBLE branch (SSE2 code without approximate instructions), which
+# MKL documents to compute alike on every Intel and AMD CPU: an Intel Xeon runs the arithmetic
+# measured here, not Intel-only MKL paths no AMD machine can take. (The AVX2 branch is Intel's
+# only; AMD falls back to another.) A full 2-D run took 203-214 CPU-seconds with it. The image
+# runs' convolutions are oneDNN's, which has no such switch: their floors keep wide margins.
+ONE_THREAD = "device.threads=1"
+CROSS_VENDOR = {"MKL_CBWR": "COMPATIBLE"}
+ENV: dict[str, dict[str, str]] = {"grid25": CROSS_VENDOR, "ring8": CROSS_VENDOR}
+
 # The precision each test runs in: the 2-D presets pin fp32 (bf16 autocast gains a tiny MLP
 # nothing); the short image runs pin it in the test, so that one seed's result depends on the
 # kernels alone (bf16 autocast's effect on the digits: the full default run, docs/cpu-matrix.md).
@@ -44,20 +56,22 @@ PRECISION = {"grid25": "fp32", "ring8": "fp32", **{f"sweep_{loss}": "fp32" for l
 # (PLAIN) reaches at the same length, whatever its seed and setting. Measured ranges in
 # docs/cpu-matrix.md, which `make docs` regenerates with these floors beside them.
 FLOORS: dict[str, dict[str, float]] = {
-    # recipe: 25 modes, 94.7-97.0 % within 3 sigma, reverse KL 0.004-0.007, spread 0.59-0.70;
-    # the plain GAN: 15-25 modes, 78-93 %, reverse KL 0.009-0.73 (its best seed: 25, 91.9 %)
+    # recipe (pinned, ENV): 25 modes, 95.4-96.9 % within 3 sigma, reverse KL 0.0046-0.0066,
+    # spread 0.61-0.67; the plain GAN: 15-25 modes, 78-93 %, reverse KL 0.009-0.73 (its best
+    # seed: 25, 91.9 %)
     "grid25": {"modes": 24, "high_quality": 0.925, "reverse_kl": 0.03, "spread": 0.4},
-    # recipe: 8 modes, 94.8-97.9 %, reverse KL 0.0006-0.006; plain: 6-8, 60-97 %, 0.049-0.54
+    # recipe (pinned): 8 modes, 96.2-98.2 %, reverse KL 0.0007-0.0053, spread 0.53-0.71;
+    # plain: 6-8 modes, 60-97 %, reverse KL 0.049-0.54
     "ring8": {"modes": 7, "high_quality": 0.92, "reverse_kl": 0.02, "spread": 0.4},
     # each loss of the plain sweep shortened (SHORT_STEPS): the issue's fixed floors (10 of
     # 10 classes, precision >= 0.5) and FID <= 30 (it asks 60; 40 of the full sweep); measured
-    # FID 8.2-14.6, precision 0.64-0.69, 10 classes in every run. The defaults before the
-    # tuned DCGAN failed all three (plain `gan train`: FID 176, precision 0.45; minimax: 3
-    # classes, precision 0).
+    # FID 8.2-15.8, precision 0.64-0.70, 10 classes in every run (4 settings, seeds 0-2).
+    # The defaults before the tuned DCGAN failed all three (plain `gan train`: FID 176,
+    # precision 0.45; minimax: 3 classes, precision 0).
     **{f"sweep_{loss}": {"classes": 10, "fid": 30, "precision": 0.5} for loss in SWEEP},
     # the papers' WGANs, 300 steps of a small DCGAN at 16 px: they learn, slowly (an untrained
     # G: 1 class, precision 0). Weight clipping: 8 classes, precision 0.32-0.34 in every run;
-    # the gradient penalty: 8-10 classes, precision 0.39-0.42
+    # the gradient penalty: 8-10 classes, precision 0.38-0.42
     "wgan": {"classes": 7, "precision": 0.25},
     "wgan_gp": {"classes": 7, "precision": 0.3},
 }

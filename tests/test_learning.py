@@ -16,16 +16,20 @@ longest at the end while the others wait."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
 from conftest import run_gan
-from learning_cases import FLOORS, PLAIN, PRECISION, RUNS
+from learning_cases import ENV, FLOORS, ONE_THREAD, PLAIN, PRECISION, RUNS
 
 from gan_cli.data.mixtures import grid25_centres
 from gan_cli.metrics.mixture import mode_stats
 from gan_cli.metrics.protocol import LOWER_IS_BETTER
 from gan_cli.models import mlp
+
+# the variables that hold a library to a smaller CPU's kernels (docs/cpu-matrix.md)
+KERNEL_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR")
 
 # minutes a run: the 2-D recipes' 38,000 steps take 4-7 min on one thread
 pytestmark = [pytest.mark.learning, pytest.mark.timeout(1800)]
@@ -37,10 +41,13 @@ def final_metrics(run_dir) -> dict:
     return {k.removeprefix("Metrics/"): v for k, v in final.items() if k.startswith("Metrics/")}
 
 
-def machine(run_dir) -> str:
-    """The CPU kind and precision the run reports in its provenance (its first log line)."""
+def machine(run_dir, name: str) -> str:
+    """The CPU kind, precision and layout the run reports in its provenance (its first log
+    line), and the kernel limits in force: what names its row in docs/cpu-matrix.md."""
     first = json.loads((run_dir / "provenance.jsonl").read_text().splitlines()[0])
-    return f"{first['device']}, {first['precision']}, channels_last={first['channels_last']}"
+    limits = {k: v for k, v in os.environ.items() if k in KERNEL_LIMITS} | ENV.get(name, {})
+    return (f"{first['device']}, {first['precision']}, channels_last={first['channels_last']}, "
+            f"one thread, kernel limits {limits or 'none'}")  # fmt: skip
 
 
 def missed(got: dict, floors: dict) -> dict:
@@ -56,12 +63,12 @@ def missed(got: dict, floors: dict) -> dict:
 def test_each_run_reaches_its_floors(name, workdir):
     run_dir = workdir / name
     precision = [f"device.precision={PRECISION[name]}"] if name in PRECISION else []
-    out = run_gan("train", *RUNS[name], *precision, "seed=0", f"hydra.run.dir={run_dir}",
-                  cwd=workdir, timeout=1500)  # fmt: skip
+    args = ("train", *RUNS[name], *precision, ONE_THREAD, "seed=0", f"hydra.run.dir={run_dir}")
+    out = run_gan(*args, cwd=workdir, timeout=1500, env=ENV.get(name))
     assert out.returncode == 0, out.stderr
     got = final_metrics(run_dir)
     assert not missed(got, FLOORS[name]), (
-        f"{name} on {machine(run_dir)}: missed (value, floor) {missed(got, FLOORS[name])}; "
+        f"{name} on {machine(run_dir, name)}: missed (value, floor) {missed(got, FLOORS[name])}; "
         f"all metrics {got}; see docs/cpu-matrix.md"
     )
 
