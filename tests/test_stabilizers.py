@@ -232,18 +232,14 @@ def test_top_k_gives_g_gradients_only_from_its_best_scored_samples_on_its_schedu
     assert len(keep(scores)) == 16
 
 
-@pytest.mark.parametrize("name", ["r1", "gradient_penalty"])
-def test_lazy_regularisation_runs_every_k_d_steps_weighted_by_k_with_adam_rescaled(name):
-    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25", f"stabilizers=[{name}]",
-                              f"stabilizers.{name}.every=4", "optim.betas=[0.0,0.99]"))  # fmt: skip
-    gan = build_gan(cfg, spec, (2,), CPU)
-    (r1,) = gan.stabilizers
-    calls: list[int] = []
-    penalty, lazy_update = r1.d_penalty, gan._lazy_update
-    returned, stepped = [], []  # the penalty's value; what the lazy D step minimised
+def lazy_steps(gan, stabilizer, hook: str, counter: str, batches, steps: int = 8):
+    """Run `steps` GAN steps, recording when the stabiliser's penalty (`hook`) ran (the value of
+    the GAN's `counter` then), what it returned, and what the lazy update minimised."""
+    calls, returned, stepped = [], [], []
+    penalty, lazy_update = getattr(stabilizer, hook), gan._lazy_update
 
     def counted(*args):
-        calls.append(gan.d_updates)
+        calls.append(getattr(gan, counter))
         returned.append(penalty(*args))
         return returned[-1]
 
@@ -251,13 +247,24 @@ def test_lazy_regularisation_runs_every_k_d_steps_weighted_by_k_with_adam_rescal
         stepped.extend(t.detach() for part in terms for t in part)
         return lazy_update(opt, scaler, net, terms)
 
-    r1.d_penalty, gan._lazy_update = counted, recorded
-    batches = BatchStream(TensorSource(torch.randn(256, 2), "pts"), 16, 0, CPU.device)
-    for _ in range(8):
+    setattr(stabilizer, hook, counted)
+    gan._lazy_update = recorded
+    for _ in range(steps):
         gan.step(batches)
+    return calls, torch.stack(returned).detach(), torch.stack(stepped)
+
+
+@pytest.mark.parametrize("name", ["r1", "gradient_penalty"])
+def test_lazy_regularisation_runs_every_k_d_steps_weighted_by_k_with_adam_rescaled(name):
+    cfg, spec = spec_of(*tiny("model=mlp", "dataset=grid25", f"stabilizers=[{name}]",
+                              f"stabilizers.{name}.every=4", "optim.betas=[0.0,0.99]"))  # fmt: skip
+    gan = build_gan(cfg, spec, (2,), CPU)
+    (r1,) = gan.stabilizers
+    batches = BatchStream(TensorSource(torch.randn(256, 2), "pts"), 16, 0, CPU.device)
+    calls, returned, stepped = lazy_steps(gan, r1, "d_penalty", "d_updates", batches)
     assert calls == [4, 8]  # after the 4th and 8th D update, in their own step
     # weighted by k = 4 (StyleGAN2's rule: the k-th update stands for k), in the GAN's own step
-    torch.testing.assert_close(torch.stack(stepped), 4 * torch.stack(returned).detach())
+    torch.testing.assert_close(stepped, 4 * returned)
     assert gan.d_every == 4 and gan.g_every == 1
     group = gan.opt_d.param_groups[0]
     assert group["lr"] == pytest.approx(spec.optim.lr_d * 4 / 5)
@@ -272,25 +279,10 @@ def test_lazy_g_regularisation_runs_every_k_g_steps_weighted_by_k():
     cfg, spec = spec_of(*tiny("model=stylegan2", *PLAIN, *lazy, "optim.betas=[0.0,0.99]"))
     gan = build_gan(cfg, spec, (1, 32, 32), CPU)
     (pl,) = gan.stabilizers
-    calls: list[int] = []
-    penalty, lazy_update = pl.g_penalty, gan._lazy_update
-    returned, stepped = [], []
-
-    def counted(*args):
-        calls.append(gan.g_updates)
-        returned.append(penalty(*args))
-        return returned[-1]
-
-    def recorded(opt, scaler, net, terms):
-        stepped.extend(t.detach() for part in terms for t in part)
-        return lazy_update(opt, scaler, net, terms)
-
-    pl.g_penalty, gan._lazy_update = counted, recorded
     batches = BatchStream(TensorSource(torch.rand(64, 1, 32, 32) * 2 - 1, "img"), 8, 0, CPU.device)
-    for _ in range(8):
-        gan.step(batches)
+    calls, returned, stepped = lazy_steps(gan, pl, "g_penalty", "g_updates", batches)
     assert calls == [4, 8]
-    torch.testing.assert_close(torch.stack(stepped), 4 * torch.stack(returned).detach())
+    torch.testing.assert_close(stepped, 4 * returned)
     assert gan.g_every == 4 and gan.d_every == 1
     group = gan.opt_g.param_groups[0]
     assert group["lr"] == pytest.approx(spec.optim.lr_g * 4 / 5)
