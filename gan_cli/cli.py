@@ -38,18 +38,26 @@ from gan_cli.runfolder import printable
 config.register()
 
 
+MADE_HERE: set[Path] = set()  # folders unique_dir created in this process
+
+
 def unique_dir(base: str) -> str:
     """`base`, or `base_2`, `base_3`, ... : the first that this process could create itself.
 
     Hydra names run folders by the second they start in, so two runs started in the same
     second would share one and overwrite each other's files. Creating the folder here, with
     `mkdir` failing when it exists, makes each new run's folder its own. Cached (as Hydra's
-    `now`), so every use in one run, and every job of a sweep, gets the same answer."""
-    Path(base).parent.mkdir(parents=True, exist_ok=True)
+    `now`), so every use in one run, and every job of a sweep, gets the same answer. Every
+    folder made here is noted in MADE_HERE: only those may a refused run remove again."""
+    parent = Path(base).absolute().parent
+    missing = [p for p in (parent, *parent.parents) if not p.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    MADE_HERE.update(missing)
     for n in range(1, 10_000):
         path = base if n == 1 else f"{base}_{n}"
         try:
             os.mkdir(path)
+            MADE_HERE.add(Path(path).absolute())
             return path
         except FileExistsError:
             continue
@@ -91,8 +99,8 @@ def discard_unstarted_run() -> None:
 
     hc = HydraConfig.get()
     if hc.mode == RunMode.RUN and hc.output_subdir:
-        runfolder.discard_unstarted(Path(hc.runtime.output_dir), hc.output_subdir,
-                                    f"{hc.job.name}.log")  # fmt: skip
+        runfolder.discard_unstarted(Path(hc.runtime.output_dir).absolute(), hc.output_subdir,
+                                    f"{hc.job.name}.log", MADE_HERE)  # fmt: skip
 
 
 def _choices() -> dict[str, str]:

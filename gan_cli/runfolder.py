@@ -204,10 +204,12 @@ def detach_hard_links(folder: Path, names: tuple[str, ...]) -> None:
 HYDRA_RECORDS = {"config.yaml", "hydra.yaml", "overrides.yaml"}
 
 
-def discard_unstarted(run_dir: Path, records: str, log: str) -> None:
-    """Remove the folder Hydra made for a run that was refused before it started, when it
+def discard_unstarted(run_dir: Path, records: str, log: str, made: set[Path]) -> None:
+    """Remove what Hydra wrote for a run that was refused before it started, when its folder
     holds nothing but Hydra's records (`records`/) and an empty `log`: a bad override leaves
-    no litter. Anything else in it (a run continued, a user's files) and it stays as it is."""
+    no litter. Anything else in it (a run continued, a user's files) and it stays as it is.
+    Folders go only if this process made them (`made`, e.g. the day's folder of its first
+    run): a folder the user named or made before, even an empty one, stays."""
     try:
         names = {p.name for p in run_dir.iterdir()}
         kept = run_dir / records
@@ -222,7 +224,9 @@ def discard_unstarted(run_dir: Path, records: str, log: str) -> None:
             p.unlink()
         kept.rmdir()
         logged.unlink(missing_ok=True)
-        run_dir.rmdir()
-        run_dir.parent.rmdir()  # the day's folder, if this was its only run
+        for folder in (run_dir, *run_dir.parents):
+            if folder not in made:
+                break
+            folder.rmdir()  # fails, and stops here, once a folder holds anything else
     except OSError:
         pass  # whatever could not go stays: never worse than Hydra left it

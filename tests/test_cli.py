@@ -184,7 +184,16 @@ def test_bad_overrides_exit_non_zero_naming_the_key(workdir, override, expected)
 def test_a_refused_config_leaves_no_run_folder_and_touches_a_users_folder_not(tmp_path):
     out = run_gan("train", "batch_size=0", cwd=tmp_path)
     assert out.returncode == 1 and "batch_size=0" in out.stderr
-    assert not [p for p in (tmp_path / "outputs").rglob("*")], "Hydra's folder removed again"
+    assert not (tmp_path / "outputs").exists(), "the folders this run made removed again"
+    (tmp_path / "outputs").mkdir()  # made by the user before the run: it stays, empty
+    out = run_gan("train", "batch_size=0", cwd=tmp_path)
+    assert out.returncode == 1 and not list((tmp_path / "outputs").iterdir())
+    assert (tmp_path / "outputs").is_dir()
+    empty = tmp_path / "empty"  # a user's empty folder above the run dir they named: stays
+    empty.mkdir()
+    out = run_gan("train", "batch_size=0", f"hydra.run.dir={empty}/run", cwd=tmp_path)
+    assert out.returncode == 1 and empty.is_dir()
+    assert not list(empty.rglob("*.log")) and not list(empty.rglob(".hydra")), "records go"
     mine = tmp_path / "mine"  # a folder of the user's, named as the run dir: left alone
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
