@@ -23,7 +23,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_cli import config, plugins, registry, runfolder, sweep
+from gan_cli import config, plugins, registry, runfolder, schemas, sweep
 from gan_cli.argv import (
     added_stabilizers,
     flags_first,
@@ -34,9 +34,6 @@ from gan_cli.argv import (
 from gan_cli.errors import GanError, Stop
 from gan_cli.plugins import config_dir
 from gan_cli.runfolder import printable
-
-config.register()
-
 
 MADE_HERE: set[Path] = set()  # folders unique_dir created in this process
 
@@ -235,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         if verb == "sample":  # `class` is the word users know; Python reserves it
             rest = [f"label={a[6:]}" if a.startswith("class=") else a for a in rest]
         plugins.load_plugins()
-        config.register()  # again: plugins may have added schemas
+        schemas.register()  # again: plugins may have added schemas
         rest = plugins.with_searchpath(rest, plugins.conf_dirs())
         sys.argv = [f"gan-{verb}", *quote_paths(rest)]  # what Hydra parses
         app()

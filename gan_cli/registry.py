@@ -13,7 +13,6 @@ refused by name before anything is imported.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -22,13 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.errors import ConfigError
 
-# group -> the package whose modules hold its built-in builders (imported on first use)
+# group -> the package whose modules hold its built-in builders (a module is imported when a
+# config names a target in it)
 PACKAGES = {"model": "gan_cli.models", "loss": "gan_cli.losses", "dataset": "gan_cli.data",
             "stabilizer": "gan_cli.stabilizers"}  # fmt: skip
 _BUILDERS: dict[str, dict[str, Callable]] = {group: {} for group in PACKAGES}
 _ALLOWED: dict[str, set[str]] = {group: set() for group in PACKAGES}  # plugins' target names
 _TRUSTED: set[str] = set()  # modules the user trusts for this run
-_SCANNED: set[str] = set()
 
 
 def _check_group(group: str) -> None:
@@ -62,14 +61,22 @@ def trust(modules: list[str]) -> None:
     _TRUSTED.update(modules)
 
 
-def builders(group: str) -> dict[str, Callable]:
-    """Every built-in builder of `group`, by target name (gan_cli's own modules imported)."""
-    if group not in _SCANNED:
-        package = importlib.import_module(PACKAGES[group])
-        for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
-            importlib.import_module(info.name)
-        _SCANNED.add(group)
-    return _BUILDERS[group]
+def builtin(group: str, target: str) -> Callable | None:
+    """gan_cli's own builder `target` of `group`, or None. The module the target names is
+    imported (as Hydra's `instantiate` imports a `_target_`) only when it lies in the group's
+    own package (PACKAGES), and what it holds counts only if it registered itself there: the
+    registry names no module it depends on, so the packages that import it are never
+    imported back by it (tests/test_imports.py)."""
+    _check_group(group)
+    module = target.rpartition(".")[0]
+    if target not in _BUILDERS[group] and module.startswith(f"{PACKAGES[group]}."):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise  # the module exists but lacks a dependency: say so, not "unregistered"
+            return None  # no such module in the package
+    return _BUILDERS[group].get(target)
 
 
 def _trusted_module(target: str) -> str | None:
@@ -82,7 +89,7 @@ def _trusted_module(target: str) -> str | None:
 def resolve(group: str, target: str, key: str) -> Callable:
     """The builder `target` names, if the group or the user allows it; ConfigError otherwise,
     before anything is imported."""
-    fn = builders(group).get(target)
+    fn = builtin(group, target)
     if fn is not None:
         return fn
     module = _trusted_module(target)

@@ -1,6 +1,7 @@
 """The package's layers stay layers: no module of gan_cli imports, even lazily, one that imports
 it back, and no subpackage (config/, metrics/, data/, ...) depends on another that depends on it.
-Read from the source (every `import` and `from ... import` inside gan_cli), not by importing."""
+Read from the source (every `import` and `from ... import` inside gan_cli, and every package a
+module scans with `pkgutil.iter_modules` to import its modules), not by importing."""
 
 from __future__ import annotations
 
@@ -31,8 +32,20 @@ def imports() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 subs = {f"{node.module}.{a.name}" for a in node.names} & set(modules)
                 found |= subs or {node.module}
+        found |= scanned(path.read_text(), modules)
         graph[name] = {m for m in found if m in modules and m != name}
     return graph
+
+
+def scanned(source: str, modules: dict[str, Path]) -> set[str]:
+    """The modules of every gan_cli package a module names in a string and scans with
+    `pkgutil.iter_modules` (a discovery loop imports them all: a dependency no `import`
+    statement shows)."""
+    if "iter_modules" not in source:
+        return set()
+    named = {n.value for n in ast.walk(ast.parse(source))
+             if isinstance(n, ast.Constant) and isinstance(n.value, str)}  # fmt: skip
+    return {m for m in modules if any(m == p or m.startswith(f"{p}.") for p in named & set(modules))}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -76,6 +89,13 @@ def test_no_subpackage_depends_on_one_that_depends_on_it():
     for module, deps in imports().items():
         graph[unit(module)] |= {unit(d) for d in deps if unit(d) != unit(module)}
     assert cycles(dict(graph)) == []
+
+
+def test_the_check_sees_a_package_scan():
+    modules = {"gan_cli.models": Path(), "gan_cli.models.dcgan": Path(), "gan_cli.cli": Path()}
+    source = 'for m in pkgutil.iter_modules(["gan_cli.models"]): import_module(m.name)'
+    assert scanned(source, modules) == {"gan_cli.models", "gan_cli.models.dcgan"}
+    assert scanned('PACKAGES = ("gan_cli.models",)', modules) == set()  # named, not scanned
 
 
 def test_the_check_sees_a_cycle():

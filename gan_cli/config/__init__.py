@@ -10,15 +10,14 @@ Each YAML file in `conf/<group>/` names its schema in its defaults list
 (`- /schema/<group>/<name>@_here_`). One module per group: model.py, loss.py, dataset.py,
 stabilizer.py, run.py (device, optimiser, evaluation, the roots); a model, loss, stabiliser or
 data set added later brings its schema in a file of its own beside its code,
-`gan_cli/<kind>/<name>_schema.py` (found by `discover_schemas`). This package must stay free
+`gan_cli/<kind>/<name>_schema.py`, which `gan_cli/schemas.py` finds and imports (this package
+never imports the code packages: their schema files import it). This package must stay free
 of torch imports: it is loaded for `gan train --cfg job` and `--help`, which should take well
 under two seconds (so a `_schema.py` file imports no torch either).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import fields
 from typing import Any
 
@@ -44,23 +43,6 @@ from gan_cli.metrics.protocol import DEFAULT_BEST, METRICS
 __all__ = ["SCHEMAS", "Checked", "ConfigError", "DEFAULT_BEST", "DeviceConfig",
            "EvalCommandConfig", "EvalConfig", "METRICS", "Norm", "OptimConfig", "SampleConfig",
            "TrainConfig", "choice", "metrics_kind", "register", "schema", "validate"]  # fmt: skip
-
-
-# the packages whose `<name>_schema.py` modules hold the schemas of what was added to them
-SCHEMA_PACKAGES = ("gan_cli.models", "gan_cli.losses", "gan_cli.stabilizers", "gan_cli.data")
-
-
-def discover_schemas() -> None:
-    """Import every `*_schema` module of SCHEMA_PACKAGES: their `@schema` classes register
-    themselves (the packages' other modules, which import torch, are not imported)."""
-    for name in SCHEMA_PACKAGES:
-        package = importlib.import_module(name)
-        for info in pkgutil.iter_modules(package.__path__, f"{name}."):
-            if info.name.endswith("_schema"):
-                importlib.import_module(info.name)
-
-
-discover_schemas()
 
 
 # the root schema of each verb's YAML (conf/<verb>.yaml selects it first in its defaults list)
