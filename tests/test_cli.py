@@ -284,7 +284,8 @@ def test_torchvision_is_imported_only_where_images_need_it():
     import sys
 
     code = "\n".join([
-        "import importlib, pkgutil, sys, gan_cli.train, gan_cli.sample, gan_cli.eval, gan_cli.report",
+        "import importlib, pkgutil, sys",
+        "import gan_cli.train, gan_cli.sample, gan_cli.eval, gan_cli.report",
         "from gan_cli.registry import PACKAGES",
         "for p in PACKAGES.values():",
         "    for m in pkgutil.iter_modules(importlib.import_module(p).__path__, p + '.'):",

@@ -45,7 +45,8 @@ def scanned(source: str, modules: dict[str, Path]) -> set[str]:
         return set()
     named = {n.value for n in ast.walk(ast.parse(source))
              if isinstance(n, ast.Constant) and isinstance(n.value, str)}  # fmt: skip
-    return {m for m in modules if any(m == p or m.startswith(f"{p}.") for p in named & set(modules))}
+    packages = named & set(modules)
+    return {m for m in modules if any(m == p or m.startswith(f"{p}.") for p in packages)}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
