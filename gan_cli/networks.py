@@ -15,7 +15,10 @@ from gan_cli.stabilizers.base import Stabilizer
 
 
 def build_stabilizers(nodes: dict[str, Any]) -> list[Stabilizer]:
-    """One object per entry of the config's `stabilizers` (only registered ones: registry.py)."""
+    """One object per entry of the config's `stabilizers` (only registered ones: registry.py).
+    Fresh objects at every call, on purpose: a stabiliser binds to the networks it wraps and
+    the GAN it is attached to (EMA's copy of G), so the size check on the meta device and the
+    layout probe each build their own set, and the trained GAN gets one no probe touched."""
     out = []
     for name, node in nodes.items():
         stabilizer = build(node, "stabilizer", key=f"stabilizers.{name}")
