@@ -16,6 +16,17 @@ def generate(G: nn.Module, z: Tensor, c: Tensor | None = None, **options) -> Ten
     return G(z, **options) if c is None else G(z, c, **options)
 
 
+PART = 500  # samples per forward pass of G when many are made: bounds its activations
+
+
+def generate_in_parts(G: nn.Module, z: Tensor, c: Tensor | None = None, **options) -> Tensor:
+    """G's samples of z (and c), PART at a time, gathered on the CPU as float32: only one
+    part's activations are held at once, however many samples are asked for."""
+    parts = [generate(G, zs, None if c is None else c[i : i + PART], **options).float().cpu()
+             for i, zs in zip(range(0, len(z), PART), z.split(PART), strict=True)]  # fmt: skip
+    return torch.cat(parts)
+
+
 def truncation_space(G: nn.Module) -> str | None:
     """Where G's class says its samples may be truncated (`truncates`): "w", towards the mean w
     through `G(z, c, truncation=psi)` (StyleGAN2); "z", latents redrawn within a threshold

@@ -30,7 +30,7 @@ from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream, TensorSource
 from gan_cli.errors import CheckpointError, GanError, Interrupted
 from gan_cli.gan import GAN, build_gan
-from gan_cli.generation import generate, grid_labels
+from gan_cli.generation import generate_in_parts, grid_labels
 from gan_cli.loop_setup import best_metric, choose_layout, classes_of, make_evaluator, restore_rng
 from gan_cli.metrics.evaluate import Evaluator, better
 from gan_cli.networks import (
@@ -273,7 +273,7 @@ def log_interval(r: Run, step: int, stop_requested: bool, bar: tqdm) -> bool:
 def write_samples(r: Run, step: int) -> None:
     G = r.gan.sampler.eval()  # batch norm from running statistics, as `gan sample`
     with torch.no_grad(), r.rt.autocast():
-        samples = generate(G, r.fixed_z, r.fixed_c)
+        samples = generate_in_parts(G, r.fixed_z, r.fixed_c)
     r.writer.picture(step, "samples", picture(samples, r.reference, r.per_row))
 
 

@@ -20,7 +20,7 @@ from gan_cli.config import SampleConfig
 from gan_cli.config.run import LimitsConfig
 from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
-from gan_cli.generation import generate, grid_labels, truncation_options
+from gan_cli.generation import generate, generate_in_parts, grid_labels, truncation_options
 from gan_cli.generation import latents as draw
 from gan_cli.metrics.evaluate import class_labels
 from gan_cli.models.common import has_mapping
@@ -121,14 +121,15 @@ def sample(_: DictConfig, cfg: SampleConfig) -> None:
     grid = out.suffix.lower() in IMAGE_SUFFIXES or bool(cfg.interpolate)
     c, per_row = labels_for(cfg, state.get("num_classes", 0), cfg.n, grid, device)
     # what is made, as float32, before any is: a grid has a row per class, however small n is
-    cfg.limits.check_samples(cfg.n if c is None else len(c), "n", tuple(state["data_shape"]))
+    made = cfg.n if c is None else len(c)
+    cfg.limits.check_samples(made, "n", tuple(state["data_shape"]))
+    if grid:
+        cfg.limits.check_picture(made, "n", tuple(state["data_shape"]))
     if cfg.interpolate:
         x = interpolation(G, cfg, c, device).float().cpu()
     else:
         z = latents(G, len(c) if c is not None else cfg.n, cfg.seed, device, threshold)
-        parts = [generate(G, part, None if c is None else c[i : i + 500], **options)
-                 for i, part in zip(range(0, len(z), 500), z.split(500), strict=True)]  # fmt: skip
-        x = torch.cat([p.float().cpu() for p in parts])
+        x = generate_in_parts(G, z, c, **options)
     is_image = x.dim() == 4
     if grid:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gan_cli.config.sizes import VIEW_PIXELS
 from gan_cli.runfolder import write_bytes
 
 _REAL = torch.tensor([70, 70, 70], dtype=torch.uint8)  # data points: dark grey
 _FAKE = torch.tensor([255, 140, 0], dtype=torch.uint8)  # generated points: orange
-VIEW_PIXELS = 32  # smaller images (8x8 digits) are enlarged in grids, pixel by pixel, to this
 
 
 def image_grid(images: Tensor, nrow: int | None = None) -> Tensor:

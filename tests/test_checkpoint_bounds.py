@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import error_line, run_gan, spec_of, tiny
+from conftest import compose_train, error_line, run_gan, spec_of, tiny
 
 from gan_cli import checkpoint, sample, stored
 from gan_cli.config import EvalCommandConfig, SampleConfig
@@ -123,6 +123,9 @@ IMAGES = ("dataset=fake", "dataset.resolution=64", "dataset.channels=3")  # 48 K
         ((*POINTS, "eval.reference_samples=2000000000"), "reference_samples=2,000,000,000: "),
         ((*POINTS, "batch_size=2000000000"), "batch_size=2,000,000,000: more than"),
         ((*IMAGES, "eval.samples=1000000"), "eval.samples: 1,000,000 samples of [3, 64, 64]"),
+        # 8x8 digits are 256 B a sample, but the grid enlarges them to 32x32 and pads them:
+        # the picture of a million would take 18 GB
+        (("grid_size=1000000",), "grid_size: a picture of 1,000,000 samples would take 18.0 GB"),
     ],
 )
 def test_every_count_that_allocates_is_bounded(overrides, says):
@@ -133,6 +136,7 @@ def test_every_count_that_allocates_is_bounded(overrides, says):
 
 def test_the_command_line_raises_the_limits():
     spec_of(*IMAGES, "eval.samples=1000000", "limits.data_gb=100")
+    spec_of("grid_size=1000000", "limits.data_gb=20")
     spec_of(*POINTS, "grid_size=2000000", "limits.samples=2000000")
 
 
@@ -204,3 +208,21 @@ def test_resuming_optimiser_state_of_another_shape_is_one_line(tmp_path):
     torch.save(state, run / "checkpoints" / "last.pt")
     line = error_line(run_gan("train", f"resume={run}", "steps=2", cwd=tmp_path))
     assert "last.pt: field 'opt_d.state.0.exp_avg' has shape [3]" in line
+
+
+def test_many_samples_are_made_a_part_at_a_time_and_equal_one_pass():
+    """The sample grid (any grid_size) and `gan sample n=` go through G PART samples at a time:
+    G's activations are bounded by the part, not by the count asked for."""
+    from gan_cli.generation import PART, generate_in_parts
+
+    torch.manual_seed(0)
+    G, _ = build_networks(compose_train(*tiny()).model, [], (1, 8, 8), num_classes=10)
+    G.eval()
+    seen: list[int] = []
+    G.register_forward_pre_hook(lambda _, args: seen.append(len(args[0])))
+    z, c = torch.randn(2 * PART + 7, G.latent_dim), torch.arange(2 * PART + 7) % 10
+    with torch.no_grad():
+        parts = generate_in_parts(G, z, c)
+        whole = G(z, c)
+    assert seen == [PART, PART, 7, 2 * PART + 7]
+    torch.testing.assert_close(parts, whole)

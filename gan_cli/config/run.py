@@ -13,6 +13,7 @@ from omegaconf import MISSING
 from gan_cli.cache import CACHE_DIR
 from gan_cli.config.base import Checked, Choice, schema
 from gan_cli.config.dataset import metrics_kind, sample_shape
+from gan_cli.config.sizes import picture_values
 from gan_cli.config.stabilizer import check_lazy_intervals
 from gan_cli.errors import ConfigError
 from gan_cli.metrics.protocol import (
@@ -162,6 +163,12 @@ class LimitsConfig(Checked):
         if shape is not None:
             self.check_data(4 * n * math.prod(shape), key, f"{n:,} samples of {list(shape)}")
 
+    def check_picture(self, n: int, key: str, shape: tuple[int, ...] | None) -> None:
+        """A grid picture of n images (enlarged when small): its float values within
+        `data_gb` (points are drawn as a scatter plot of fixed size)."""
+        if shape is not None and len(shape) == 3:
+            self.check_data(4 * picture_values(n, shape), key, f"a picture of {n:,} samples")
+
     def check_evaluation(self, samples: int | None, reference: int, kind: str | None = None,
                          shape: tuple | None = None, prefix: str = "") -> None:  # fmt: skip
         """An evaluation's generated samples (None: the protocol's count for `kind`) and its
@@ -210,6 +217,7 @@ class TrainConfig(Checked):
         self.require("ckpt_keep", self.ckpt_keep >= 1, ">= 1")
         for key in ("batch_size", "grid_size"):  # a batch of data; the grid's latents and images
             self.limits.check_samples(getattr(self, key), key, sample_shape(self.dataset))
+        self.limits.check_picture(self.grid_size, "grid_size", sample_shape(self.dataset))
         check_lazy_intervals(self.stabilizers)
 
     def world_size(self) -> int:
