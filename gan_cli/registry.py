@@ -69,7 +69,8 @@ def builtin(group: str, target: str) -> Callable | None:
     imported back by it (tests/test_imports.py)."""
     _check_group(group)
     module = target.rpartition(".")[0]
-    if target not in _BUILDERS[group] and module.startswith(f"{PACKAGES[group]}."):
+    named = all(part.isidentifier() for part in module.split("."))  # no '..', no odd bytes
+    if target not in _BUILDERS[group] and named and module.startswith(f"{PACKAGES[group]}."):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

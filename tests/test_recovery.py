@@ -272,7 +272,11 @@ def test_a_stored_config_can_only_name_builders_of_its_group(workdir, finished_r
 def test_only_builders_registered_for_the_group_are_built(workdir):
     marker = workdir / "ran"
     for target in ("os.system", "gan_cli.cli.os.system", "builtins.open",
-                   "gan_cli.run_writer.RunWriter", "gan_cli.losses.hinge.Hinge"):  # fmt: skip
+                   "gan_cli.run_writer.RunWriter", "gan_cli.losses.hinge.Hinge",
+                   # inside the model package, but nothing that registered itself there
+                   "gan_cli.models.dcgan.register", "gan_cli.models.dcgan.torch.save",
+                   "gan_cli.models.common.os.system", "gan_cli.models..dcgan.build",
+                   "gan_cli.models.nope.build", "gan_cli.models.\x00.build"):  # fmt: skip
         with pytest.raises(ConfigError, match="not a registered model builder"):
             build({"_target_": target, "command": f"touch {marker}"}, "model")
     with pytest.raises(ConfigError, match="not a registered loss builder"):
