@@ -46,7 +46,7 @@ def unique_dir(base: str) -> str:
     `mkdir` failing when it exists, makes each new run's folder its own. Cached (as Hydra's
     `now`), so every use in one run, and every job of a sweep, gets the same answer. Every
     folder made here is noted in MADE_HERE: only those may a refused run remove again."""
-    parent = Path(base).absolute().parent
+    parent = Path(os.path.abspath(base)).parent  # as Hydra makes output_dir absolute
     missing = [p for p in (parent, *parent.parents) if not p.exists()]
     parent.mkdir(parents=True, exist_ok=True)
     MADE_HERE.update(missing)
@@ -54,7 +54,7 @@ def unique_dir(base: str) -> str:
         path = base if n == 1 else f"{base}_{n}"
         try:
             os.mkdir(path)
-            MADE_HERE.add(Path(path).absolute())
+            MADE_HERE.add(Path(os.path.abspath(path)))
             return path
         except FileExistsError:
             continue
@@ -96,7 +96,7 @@ def discard_unstarted_run() -> None:
 
     hc = HydraConfig.get()
     if hc.mode == RunMode.RUN and hc.output_subdir:
-        runfolder.discard_unstarted(Path(hc.runtime.output_dir).absolute(), hc.output_subdir,
+        runfolder.discard_unstarted(Path(os.path.abspath(hc.runtime.output_dir)), hc.output_subdir,
                                     f"{hc.job.name}.log", MADE_HERE)  # fmt: skip
 
 

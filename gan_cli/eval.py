@@ -17,7 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from gan_cli import runfolder, stored
-from gan_cli.config import METRICS, SCHEMAS, EvalCommandConfig
+from gan_cli.config import METRICS, EvalCommandConfig
 from gan_cli.data import EVAL_KEYS, load_dataset
 from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.generation import truncation_options
@@ -26,6 +26,7 @@ from gan_cli.registry import resolve
 from gan_cli.resume import latest, run_dir_of
 from gan_cli.runtime import pick_device
 from gan_cli.sample import load_generator
+from gan_cli.schemas import SCHEMAS  # every schema, those beside the code too
 from gan_cli.stored import REPLAYED_KEYS
 
 log = logging.getLogger(__name__)

@@ -7,14 +7,15 @@ target must be one of:
 - defined in a module the user trusts for this run (`trust=[mymodels]`, plugins.py).
 A config from an untrusted source (a downloaded checkpoint's stored config) can therefore
 never make us call, say, `os.system` or `gan_cli.run_writer.RunWriter`: any other target is
-refused by name before anything is imported.
+refused by name, before anything is imported but gan-cli's own module of that group the
+target names (which holds nothing the config can call unless it registered it).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
@@ -61,23 +62,35 @@ def trust(modules: list[str]) -> None:
     _TRUSTED.update(modules)
 
 
-def builtin(group: str, target: str) -> Callable | None:
+def _in_package(group: str, module: str) -> bool:
+    """Whether `module` is a plain dotted name inside `group`'s own package."""
+    named = all(part.isidentifier() for part in module.split("."))  # no '..', no odd bytes
+    return named and module.startswith(f"{PACKAGES[group]}.")
+
+
+def builtin(group: str, target: str, key: str) -> Callable | None:
     """gan_cli's own builder `target` of `group`, or None. The module the target names is
     imported (as Hydra's `instantiate` imports a `_target_`) only when it lies in the group's
     own package (PACKAGES), and what it holds counts only if it registered itself there: the
     registry names no module it depends on, so the packages that import it are never
-    imported back by it (tests/test_imports.py)."""
+    imported back by it (tests/test_imports.py). `key`: the node's place, for messages."""
     _check_group(group)
     module = target.rpartition(".")[0]
-    named = all(part.isidentifier() for part in module.split("."))  # no '..', no odd bytes
-    if target not in _BUILDERS[group] and named and module.startswith(f"{PACKAGES[group]}."):
+    if target not in _BUILDERS[group] and _in_package(group, module):
         try:
             importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module.startswith(exc.name):
-                raise  # the module exists but lacks a dependency: say so, not "unregistered"
-            return None  # no such module in the package
+        except ModuleNotFoundError as exc:  # no such module, or one it needs is missing
+            if exc.name == module or module.startswith(f"{exc.name}."):
+                return None
+            _cannot_import(key, target, exc)
+        except Exception as exc:  # a module of ours that fails to import: one line
+            _cannot_import(key, target, exc)
     return _BUILDERS[group].get(target)
+
+
+def _cannot_import(key: str, target: str, exc: Exception) -> NoReturn:
+    raise ConfigError(f"{key}._target_={target!r}: cannot import it ({type(exc).__name__}: "
+                      f"{(str(exc).splitlines() or [''])[0][:120]})") from None  # fmt: skip
 
 
 def _trusted_module(target: str) -> str | None:
@@ -89,8 +102,8 @@ def _trusted_module(target: str) -> str | None:
 
 def resolve(group: str, target: str, key: str) -> Callable:
     """The builder `target` names, if the group or the user allows it; ConfigError otherwise,
-    before anything is imported."""
-    fn = builtin(group, target)
+    before anything is imported (but the group's own module the target names)."""
+    fn = builtin(group, target, key)
     if fn is not None:
         return fn
     module = _trusted_module(target)
@@ -103,15 +116,13 @@ def resolve(group: str, target: str, key: str) -> Callable:
                 f"; to use your own code, trust its module: trust=[{own}] (or GAN_CLI_TRUST={own})"
             )
         )
+        done = "nothing in it was called" if _in_package(group, own) else "nothing was imported"
         raise ConfigError(f"{key}._target_={target!r}: not a registered {group} builder; "
-                          f"refused, nothing was imported{hint}")  # fmt: skip
+                          f"refused, {done}{hint}")  # fmt: skip
     try:
         fn = get_object(target)
     except Exception as exc:
-        raise ConfigError(
-            f"{key}._target_={target!r}: cannot import it "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-        ) from None
+        _cannot_import(key, target, exc)
     defined_in = str(getattr(fn, "__module__", ""))
     if module is not None and not (defined_in == module or defined_in.startswith(f"{module}.")):
         raise ConfigError(f"{key}._target_={target!r}: defined in {defined_in}, outside the "

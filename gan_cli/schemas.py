@@ -14,6 +14,9 @@ import importlib
 import pkgutil
 
 from gan_cli import config
+from gan_cli.config import SCHEMAS
+
+__all__ = ["SCHEMAS", "SCHEMA_PACKAGES", "discover", "register"]  # SCHEMAS: read it from here
 
 # the packages whose `<name>_schema.py` modules hold the schemas of what was added to them
 SCHEMA_PACKAGES = ("gan_cli.models", "gan_cli.losses", "gan_cli.stabilizers", "gan_cli.data")

@@ -82,7 +82,8 @@ def _missing_defaults(config: dict, choices: dict[str, str], leaves: dict) -> di
     from dataclasses import MISSING, fields
     from enum import Enum
 
-    from gan_cli.config import SCHEMAS, OptimConfig
+    from gan_cli.config import OptimConfig
+    from gan_cli.schemas import SCHEMAS  # every schema, those beside the code too
 
     nodes = [("optim", OptimConfig), ("model", SCHEMAS.get("model", {}).get(choices["model"]))]
     nodes += [(f"stabilizers.{n}", SCHEMAS.get("stabilizers", {}).get(n))

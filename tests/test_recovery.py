@@ -269,6 +269,46 @@ def test_a_stored_config_can_only_name_builders_of_its_group(workdir, finished_r
     assert not pwned.exists()
 
 
+def test_a_refused_target_imports_nothing_outside_its_groups_package():
+    """Checked in a fresh interpreter, by what `sys.modules` gained: a target outside the
+    group's package is refused before any import; one inside imports only gan-cli's module it
+    names; a module of ours that cannot be imported is one line, not a traceback."""
+    import json
+    import subprocess
+    import sys
+
+    code = "\n".join([
+        "import json, sys",
+        "from gan_cli import registry",
+        "from gan_cli.errors import ConfigError",
+        "out = {}",
+        "for group, target in json.loads(sys.argv[1]):",
+        "    before = set(sys.modules)",
+        "    try:",
+        "        registry.resolve(group, target, group)",
+        "    except ConfigError as exc:",
+        "        out[target] = [str(exc), sorted(set(sys.modules) - before)]",
+        "print(json.dumps(out))",
+    ])  # fmt: skip
+    targets = [
+        ("model", "json.tool.main"),
+        ("model", "gan_cli.run_writer.RunWriter"),
+        ("model", "gan_cli.models.mlp.torch.save"),
+        ("loss", "gan_cli.losses.hinge.x"),
+    ]
+    blocked = "import sys; sys.modules['torch'] = None\n"  # as if torch could not be imported
+    out = subprocess.run([sys.executable, "-c", blocked + code, json.dumps(targets)],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    for target in ("json.tool.main", "gan_cli.run_writer.RunWriter"):
+        assert seen[target][1] == [] and "refused, nothing was imported" in seen[target][0]
+    for target in ("gan_cli.models.mlp.torch.save", "gan_cli.losses.hinge.x"):
+        message, added = seen[target]
+        assert "cannot import it (ModuleNotFoundError: " in message and "torch" in message
+        assert all(m.startswith(("gan_cli.models", "gan_cli.losses")) for m in added), added
+
+
 def test_only_builders_registered_for_the_group_are_built(workdir):
     marker = workdir / "ran"
     for target in ("os.system", "gan_cli.cli.os.system", "builtins.open",

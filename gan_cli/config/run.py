@@ -13,7 +13,7 @@ from omegaconf import MISSING
 from gan_cli.cache import CACHE_DIR
 from gan_cli.config.base import Checked, Choice, schema
 from gan_cli.config.dataset import metrics_kind, sample_shape
-from gan_cli.config.sizes import picture_values
+from gan_cli.config.sizes import picture_bytes
 from gan_cli.config.stabilizer import check_lazy_intervals
 from gan_cli.errors import ConfigError
 from gan_cli.metrics.protocol import (
@@ -164,10 +164,10 @@ class LimitsConfig(Checked):
             self.check_data(4 * n * math.prod(shape), key, f"{n:,} samples of {list(shape)}")
 
     def check_picture(self, n: int, key: str, shape: tuple[int, ...] | None) -> None:
-        """A grid picture of n images (enlarged when small): its float values within
+        """A grid picture of n images (enlarged when small), made and written: within
         `data_gb` (points are drawn as a scatter plot of fixed size)."""
         if shape is not None and len(shape) == 3:
-            self.check_data(4 * picture_values(n, shape), key, f"a picture of {n:,} samples")
+            self.check_data(picture_bytes(n, shape), key, f"a picture of {n:,} samples")
 
     def check_evaluation(self, samples: int | None, reference: int, kind: str | None = None,
                          shape: tuple | None = None, prefix: str = "") -> None:  # fmt: skip
