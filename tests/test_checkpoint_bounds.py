@@ -226,3 +226,19 @@ def test_many_samples_are_made_a_part_at_a_time_and_equal_one_pass():
         whole = G(z, c)
     assert seen == [PART, PART, 7, 2 * PART + 7]
     torch.testing.assert_close(parts, whole)
+
+
+@pytest.mark.parametrize("model", ["stylegan2", "dcgan"])  # a walk in w, a walk in z
+def test_an_interpolation_of_many_samples_is_made_a_part_at_a_time(model):
+    from gan_cli.generation import PART
+
+    torch.manual_seed(0)
+    G, _ = build_networks(compose_train(*tiny(f"model={model}")).model, [], (1, 8, 8))
+    G.eval()
+    net = G.synthesis if model == "stylegan2" else G
+    seen: list[int] = []
+    net.register_forward_pre_hook(lambda _, args: seen.append(len(args[0])))
+    with torch.no_grad():
+        x = sample.interpolation(G, SampleConfig(ckpt="x", n=PART + 3, interpolate=[1, 2]), None,
+                                 torch.device("cpu"))  # fmt: skip
+    assert seen == [PART, 3] and x.shape == (PART + 3, 1, 8, 8) and torch.isfinite(x).all()
