@@ -23,7 +23,14 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_cli import config, plugins, registry, runfolder, schemas, sweep
+from gan_cli import (
+    config,
+    plugins,
+    registry,
+    runfolder,
+    schemas,  # noqa: F401 - imported to find and register every schema
+    sweep,
+)
 from gan_cli.argv import (
     added_stabilizers,
     flags_first,
@@ -232,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         if verb == "sample":  # `class` is the word users know; Python reserves it
             rest = [f"label={a[6:]}" if a.startswith("class=") else a for a in rest]
         plugins.load_plugins()
-        schemas.register()  # again: plugins may have added schemas
+        config.register()  # again: plugins may have added schemas
         rest = plugins.with_searchpath(rest, plugins.conf_dirs())
         sys.argv = [f"gan-{verb}", *quote_paths(rest)]  # what Hydra parses
         app()

@@ -118,7 +118,7 @@ def data_node(state: dict, path: Path, cfg: EvalCommandConfig) -> dict:
     for key in DATA_KEYS:
         if key in saved:
             value = saved[key]
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
+            if stored.is_count(value) is not True:
                 raise CheckpointError(f"{path}: field 'config.dataset.{key}' is not a count")
             node[key] = value
     loader = resolve("dataset", node["_target_"], "dataset")  # registered loaders only
@@ -156,7 +156,10 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     generator with no sample near any mode is inf) makes both non-finite, not an error."""
     if not all(math.isfinite(v) for v in values):
         return sum(values) / len(values), math.nan
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+    try:
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+    except OverflowError:  # values near a float's limit (1e308: only a crafted file has them)
+        return math.nan, math.nan
 
 
 def summarise(all_metrics: list[dict]) -> dict:

@@ -19,12 +19,19 @@ def generate(G: nn.Module, z: Tensor, c: Tensor | None = None, **options) -> Ten
 PART = 500  # samples per forward pass of G when many are made: bounds its activations
 
 
+def in_parts(make, *inputs: Tensor | None) -> Tensor:
+    """`make(*parts)` on PART rows of each input at a time (None stays None), the results
+    gathered on the CPU as float32: only one part's activations are held at once, however
+    many samples are asked for."""
+    split = [x.split(PART) if x is not None else None for x in inputs]
+    count = len(next(s for s in split if s is not None))
+    rows = zip(*[s if s is not None else [None] * count for s in split], strict=True)
+    return torch.cat([make(*row).float().cpu() for row in rows])
+
+
 def generate_in_parts(G: nn.Module, z: Tensor, c: Tensor | None = None, **options) -> Tensor:
-    """G's samples of z (and c), PART at a time, gathered on the CPU as float32: only one
-    part's activations are held at once, however many samples are asked for."""
-    parts = [generate(G, zs, None if c is None else c[i : i + PART], **options).float().cpu()
-             for i, zs in zip(range(0, len(z), PART), z.split(PART), strict=True)]  # fmt: skip
-    return torch.cat(parts)
+    """G's samples of z (and c), PART at a time (in_parts)."""
+    return in_parts(lambda zs, cs: generate(G, zs, cs, **options), z, c)
 
 
 def truncation_space(G: nn.Module) -> str | None:

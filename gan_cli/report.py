@@ -23,7 +23,7 @@ import yaml
 
 from gan_cli import runfolder
 from gan_cli.errors import GanError
-from gan_cli.eval import mean_std as eval_mean_std
+from gan_cli.eval import mean_std as stats
 from gan_cli.runfolder import MAX_METRICS, MAX_OVERRIDES, as_float, printable
 
 log = logging.getLogger(__name__)
@@ -152,15 +152,6 @@ def cell(text: str) -> str:
 def file_name(metric: str) -> str:
     """A metric's name as part of a file name: letters, digits, `_`, `-` and `.` only."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", metric).strip(".") or "metric"
-
-
-def stats(values: list[float]) -> tuple[float, float]:
-    """eval's mean and std; values near a float's limit (1e308: only a crafted file has them)
-    overflow the sum inside: not a number then, as a non-finite value gives."""
-    try:
-        return eval_mean_std(values)
-    except OverflowError:
-        return math.nan, math.nan
 
 
 def mean_std(values: list[float]) -> str:

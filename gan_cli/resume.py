@@ -109,7 +109,7 @@ def check_group_choices(argv: list[str]) -> None:
 # (Hydra's log handler, RunWriter) or rewritten in place (Hydra's records of a sweep job, and
 # the sweep's multirun.yaml). Each gets a copy of its own first if it has other hard links.
 WRITTEN_BY_NAME = ("train.log", "metrics.jsonl", "provenance.jsonl", "multirun.yaml",
-                   "config.yaml", "hydra.yaml", "overrides.yaml")  # fmt: skip
+                   *sorted(runfolder.HYDRA_RECORDS))  # fmt: skip
 
 
 def check_existing(folder: Path) -> None:

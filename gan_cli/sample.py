@@ -20,7 +20,7 @@ from gan_cli.config import SampleConfig
 from gan_cli.config.run import LimitsConfig
 from gan_cli.data.source import to_uint8
 from gan_cli.errors import CheckpointError, ConfigError
-from gan_cli.generation import PART, generate_in_parts, grid_labels, truncation_options
+from gan_cli.generation import generate_in_parts, grid_labels, in_parts, truncation_options
 from gan_cli.generation import latents as draw
 from gan_cli.metrics.evaluate import class_labels
 from gan_cli.models.common import has_mapping
@@ -108,8 +108,7 @@ def interpolation(G: nn.Module, cfg: SampleConfig, c: Tensor | None, device) -> 
     t = torch.linspace(0, 1, cfg.n, device=device)
     if has_mapping(G):
         wa, wb = (G.ws(z, None if c is None else c[:1], **options) for z in (a, b))
-        return torch.cat([G.synthesis(torch.lerp(wa, wb, part[:, None, None])).float().cpu()
-                          for part in t.split(PART)])  # fmt: skip
+        return in_parts(lambda part: G.synthesis(torch.lerp(wa, wb, part[:, None, None])), t)
     return generate_in_parts(G, slerp(a[0], b[0], t), c)
 
 
@@ -127,7 +126,7 @@ def sample(_: DictConfig, cfg: SampleConfig) -> None:
     if grid:
         cfg.limits.check_picture(made, "n", tuple(state["data_shape"]))
     if cfg.interpolate:
-        x = interpolation(G, cfg, c, device).float().cpu()
+        x = interpolation(G, cfg, c, device)
     else:
         z = latents(G, len(c) if c is not None else cfg.n, cfg.seed, device, threshold)
         x = generate_in_parts(G, z, c, **options)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gan_cli.config.sizes import VIEW_PIXELS
+from gan_cli.config.sizes import view_factor
 from gan_cli.runfolder import write_bytes
 
 _REAL = torch.tensor([70, 70, 70], dtype=torch.uint8)  # data points: dark grey
@@ -26,7 +26,7 @@ def image_grid(images: Tensor, nrow: int | None = None) -> Tensor:
     # make_grid's value_range=(-1, 1) normalisation, step by step, then its * 255 and rounding
     pixels = images.detach().float().cpu().clamp(-1, 1).add_(1).div_(2).mul_(255).round_()
     pixels = pixels.clamp_(0, 255).to(torch.uint8)
-    factor = -(-VIEW_PIXELS // min(pixels.shape[-2:]))
+    factor = view_factor(*pixels.shape[-2:])
     if factor > 1:
         pixels = pixels.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
     return make_grid(pixels, nrow=nrow, padding=2)

@@ -16,7 +16,7 @@ import pkgutil
 from gan_cli import config
 from gan_cli.config import SCHEMAS
 
-__all__ = ["SCHEMAS", "SCHEMA_PACKAGES", "discover", "register"]  # SCHEMAS: read it from here
+__all__ = ["SCHEMAS", "SCHEMA_PACKAGES", "discover"]  # SCHEMAS: read it from here
 
 # the packages whose `<name>_schema.py` modules hold the schemas of what was added to them
 SCHEMA_PACKAGES = ("gan_cli.models", "gan_cli.losses", "gan_cli.stabilizers", "gan_cli.data")
@@ -32,11 +32,5 @@ def discover() -> None:
                 importlib.import_module(info.name)
 
 
-def register() -> None:
-    """Put every schema where the YAML files' defaults lists look for them (again after
-    plugins loaded: they may add schemas)."""
-    config.register()
-
-
 discover()
-register()
+config.register()  # where the YAML files' defaults lists look for them

@@ -187,6 +187,9 @@ def _int(low: int, high: float = math.inf) -> Callable[[Any], bool | str]:
     return check
 
 
+is_count = _int(0, MAX_COUNT)  # a step, an epoch, a data set's size: whole and in range
+
+
 def _shape(v: Any) -> bool | str:
     ok = (isinstance(v, list | tuple) and len(v) in (1, 3)
           and all(_int(1, MAX_SIDE)(n) is True for n in v))  # fmt: skip
@@ -246,7 +249,7 @@ def _best(v: Any) -> bool | str:
 
 
 def _data(v: Any) -> bool | str:
-    ok = isinstance(v, dict) and all(_int(0, MAX_COUNT)(v.get(k)) is True
+    ok = isinstance(v, dict) and all(is_count(v.get(k)) is True
                                      for k in ("epoch", "taken"))  # fmt: skip
     return ok or f"is not {{epoch, taken}} as whole numbers in [0, {MAX_COUNT}]"
 
@@ -303,7 +306,7 @@ def _scaler(v: Any) -> bool | str:
 
 
 FIELDS: dict[str, Callable[[Any], bool | str]] = {
-    "step": _int(0, MAX_COUNT),
+    "step": is_count,
     "G": _tensor_dict,
     "D": _tensor_dict,
     "G_ema": _tensor_dict,

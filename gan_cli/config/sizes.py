@@ -15,11 +15,17 @@ VIEW_PIXELS = 32  # smaller images (8x8 digits) are enlarged in grids, pixel by 
 PICTURE_BYTES_PER_VALUE = 14
 
 
+def view_factor(h: int, w: int) -> int:
+    """How many times a grid enlarges an image of h x w pixels: to VIEW_PIXELS a side at least
+    (1 for images that large already)."""
+    return -(-VIEW_PIXELS // min(h, w))
+
+
 def picture_bytes(n: int, shape: tuple[int, ...]) -> int:
     """The peak memory of a grid picture of n images of `shape` (C, H, W): small images are
-    enlarged to VIEW_PIXELS a side (samples.image_grid), each gets a 2-pixel border."""
+    enlarged (view_factor, samples.image_grid), each gets a 2-pixel border."""
     _, h, w = shape
-    factor = max(1, -(-VIEW_PIXELS // min(h, w)))
+    factor = view_factor(h, w)
     return n * PICTURE_BYTES_PER_VALUE * 3 * (h * factor + 2) * (w * factor + 2)
 
 
