@@ -24,13 +24,14 @@ from typing import Any
 import torch
 
 from gan_cli.errors import CheckpointError
-from gan_cli.runfolder import new_temporary
+from gan_cli.runfolder import UnsafeRunFolder, new_temporary, open_read
 
 # The layout of a checkpoint. /2 (stabilisers): optimiser settings by group, EMA and the other
 # stabilisers' state under "stabilizers". Earlier formats still sample and evaluate (G, G_ema
 # and the model config are unchanged) but are not resumed.
 FORMAT = "gan-cli/2"
 READABLE = ("gan-cli/1", FORMAT)
+MAX_FILE = 1 << 40  # bytes: no bound in practice; what loading expands to is (_check_archive)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -78,7 +79,8 @@ def save_as(state: dict[str, Any], path: Path) -> Path:
 def _file_step(path: Path) -> int:
     """The step in a name like step_0000500.pt (-1 for names that are not ours)."""
     digits = path.stem.removeprefix("step_")
-    return int(digits) if digits.isdigit() else -1
+    # ASCII digits only: "²".isdigit() is true and int("²") fails
+    return int(digits) if digits.isascii() and digits.isdecimal() else -1
 
 
 def step_files(folder: Path) -> list[Path]:
@@ -131,11 +133,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     """Read a checkpoint file safely; CheckpointError (one line) on anything wrong with it.
     Never through a link; its tensors may not claim more memory than the file holds."""
     path = Path(path)
-    if path.is_symlink():
-        raise CheckpointError(f"{path} is a symbolic link; refused (open the file it names)")
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    with open(path, "rb") as f:  # noqa: PTH123
+    with _open_regular(path) as f:
         _check_archive(f, path)
         try:
             state = torch.load(f, map_location=map_location, weights_only=True)
@@ -154,6 +152,19 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise CheckpointError(f"{path} is not a gan-cli checkpoint (format {FORMAT} expected)")
     _check_tensors(state, path)
     return state
+
+
+def _open_regular(path: Path):
+    """The checkpoint file opened for reading by `runfolder.open_read`: one open with
+    O_NOFOLLOW (no window between a check and the open), a regular file only."""
+    try:
+        return open_read(path, MAX_FILE, "checkpoint")
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path}") from None
+    except UnsafeRunFolder as exc:
+        raise CheckpointError(str(exc)) from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path} ({exc.strerror})") from None
 
 
 def _check_tensors(state: dict[str, Any], path: Path) -> None:

@@ -30,7 +30,7 @@ from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream, TensorSource
 from gan_cli.errors import CheckpointError, GanError, Interrupted
 from gan_cli.gan import GAN, build_gan
-from gan_cli.generation import generate_in_parts, grid_labels
+from gan_cli.generation import PART, generate_in_parts, grid_labels
 from gan_cli.loop_setup import best_metric, choose_layout, classes_of, make_evaluator, restore_rng
 from gan_cli.metrics.evaluate import Evaluator, better
 from gan_cli.networks import (
@@ -145,7 +145,7 @@ def set_up(job: Job, cfg: DictConfig, spec: TrainConfig) -> Run:
         check_data_shape(state, source.shape, last_ckpt)
     num_classes = classes_of(spec, source)  # > 0: a conditional model, fed the data's labels
     check_size(cfg.model, build_stabilizers(cfg.stabilizers), source.shape, num_classes,
-               spec.limits.params_m, "model")  # fmt: skip
+               spec.limits, "model", max(spec.batch_size, spec.grid_size, PART))  # fmt: skip
     rt.channels_last = choose_layout(cfg, spec, rt, source.shape, num_classes, state)
     batches = BatchStream(source, spec.batch_size, spec.seed, rt.device, rt.channels_last,
                           labels=num_classes > 0, rank=rt.rank,
@@ -178,7 +178,8 @@ def resume(r: Run) -> None:
         r.gan.load_state_dict(state, int(state["step"]))
         r.batches.load_state_dict(state["data"])
         restore_rng(state["rng"], r.rt, int(state["step"]) + r.spec.seed)  # last: set-up drew
-    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, OverflowError,
+            AttributeError) as exc:  # fmt: skip
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise CheckpointError(f"{last_ckpt} does not fit this model ({first})") from None
     r.fixed_z = state["fixed_z"].to(r.rt.device, torch.float32)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gan_cli.errors import ConfigError
+from gan_cli.generation import PART
 from gan_cli.registry import build
 from gan_cli.stabilizers.base import Stabilizer
 
@@ -44,10 +45,13 @@ def build_networks(model: Any, stabilizers: list[Stabilizer], data_shape: tuple[
 
 
 def check_size(model: Any, stabilizers: list[Stabilizer], data_shape: tuple[int, ...],
-               num_classes: int, limit_m: float, origin: str) -> None:  # fmt: skip
+               num_classes: int, limits: Any, origin: str,
+               at_once: int = PART) -> None:  # fmt: skip
     """Build G and D on the meta device (no memory, no random numbers drawn) and refuse, in one
-    line, networks over `limit_m` million parameters, or settings the builder rejects.
-    `origin`: where the settings come from, for the message ("model", a checkpoint)."""
+    line, networks whose parameters and buffers (an MLP's Fourier projections are a buffer)
+    are over `limits.params_m` million, noise for `at_once` samples over `limits.data_gb`
+    (a latent_dim of 10**9 fits the parameter bound in a narrow G), or settings the builder
+    rejects. `origin`: where the settings come from, for the message ("model", a checkpoint)."""
     try:
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
             G, D = build_networks(model, stabilizers, data_shape, num_classes)
@@ -55,7 +59,11 @@ def check_size(model: Any, stabilizers: list[Stabilizer], data_shape: tuple[int,
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise ConfigError(f"{origin}: the model cannot be built from its settings ({first})"
                           ) from None  # fmt: skip
-    millions = sum(p.numel() for net in (G, D) for p in net.parameters()) / 1e6
-    if millions > limit_m:
-        raise ConfigError(f"{origin}: G and D would have {millions:,.0f}M parameters, over "
-                          f"limits.params_m={limit_m:g}; raise it to allow that")  # fmt: skip
+    tensors = [t for net in (G, D) for t in (*net.parameters(), *net.buffers())]
+    millions = sum(t.numel() for t in tensors) / 1e6
+    if millions > limits.params_m:
+        raise ConfigError(f"{origin}: G and D would have {millions:,.0f}M parameters and "
+                          f"buffers, over limits.params_m={limits.params_m:g}; raise it to "
+                          "allow that")  # fmt: skip
+    noise = f"the noise of {at_once:,} samples ({G.latent_dim:,} values each)"
+    limits.check_data(4 * at_once * G.latent_dim, origin, noise)

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,46 +40,65 @@ class Run:
     curves: dict[str, list[tuple[int, float]]]  # every evaluation: metric -> (step, value)
 
 
+MAX_ROW_KEYS = 1_000  # values in one metrics.jsonl row (a run logs a few dozen)
+MAX_SHOWN = 64  # metrics of one evaluation: a column and a plot each (gan eval makes < 20)
+MAX_TOTAL = 512 << 20  # bytes of metrics.jsonl over all the runs of one report
+
+
 def find_runs(paths: list[Path]) -> list[Run]:
-    runs = []
+    runs, files = [], []
     for root in paths:
         if not root.exists():
             raise GanError(f"path={root}: no such file or folder")
         runfolder.check_tree(root)  # no links anywhere below: nothing read or written through one
-        found = [root] if (root / "metrics.jsonl").is_file() else []
-        found += sorted(p.parent for p in root.glob("*/metrics.jsonl"))
-        runs += [r for r in map(read_run, found) if r is not None]
+        files += [root / "metrics.jsonl"] if (root / "metrics.jsonl").is_file() else []
+        files += sorted(root.glob("*/metrics.jsonl"))
+    total = sum(f.lstat().st_size for f in files)
+    if total > MAX_TOTAL:
+        raise GanError(f"path={printable(', '.join(map(str, paths)))}: {total:,} bytes of "
+                       f"metrics.jsonl in {len(files)} runs, more than one report reads "
+                       f"({MAX_TOTAL:,}); refused")  # fmt: skip
+    runs = [r for r in (read_run(f.parent) for f in files) if r is not None]
     if not runs:
         raise GanError(f"path={', '.join(map(str, paths))}: no runs with evaluations found there")
     return runs
 
 
-def read_rows(file: Path) -> list[dict]:
-    """The rows of a run's metrics.jsonl, each checked: an object with a whole-number step and
-    numbers for values. A last row cut short by a kill is left out; anything else malformed is
-    one line naming the file and the line."""
-    lines = runfolder.read_text(file, MAX_METRICS, "metrics file").splitlines()
-    rows = []
-    for number, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-            if number == len(lines):  # cut short by a kill
+def read_rows(file: Path) -> Iterator[dict]:
+    """The rows of a run's metrics.jsonl, a line at a time, each checked: an object with a
+    whole-number step and numbers for values. A last row cut short by a kill is left out;
+    anything else malformed is one line naming the file and the line."""
+    cut_short = None  # a row that does not parse: forgiven only if it is the last
+    with runfolder.open_read(file, MAX_METRICS, "metrics file") as lines:
+        for number, line in enumerate(lines, 1):
+            if cut_short is not None:
+                raise cut_short
+            try:
+                row = json.loads(line)
+            except UnicodeDecodeError:
+                raise GanError(f"{file}:{number}: not UTF-8 text") from None
+            except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+                cut_short = GanError(f"{file}:{number}: not a JSON row")
                 continue
-            raise GanError(f"{file}:{number}: not a JSON row") from None
-        if not isinstance(row, dict):
-            raise GanError(f"{file}:{number}: a row that is not an object")
-        step = row.get("step")
-        if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < 2**63:
-            raise GanError(f"{file}:{number}: a row without a whole-number step")
-        # as floats: an integer of 400 digits is JSON, but no float (OverflowError later)
-        values = {k: as_float(v) for k, v in row.items() if k != "step"}
-        bad = next((k for k, v in values.items() if v is None), None)
-        if bad is not None:
-            raise GanError(f"{file}:{number}: {printable(bad)[:60]!r} is not a number (or is "
-                           "too large for a float)")  # fmt: skip
-        rows.append({"step": step, **values})
-    return rows
+            yield check_row(row, f"{file}:{number}")
+
+
+def check_row(row: object, where: str) -> dict:
+    if not isinstance(row, dict):
+        raise GanError(f"{where}: a row that is not an object")
+    if len(row) > MAX_ROW_KEYS:
+        raise GanError(f"{where}: {len(row):,} values in one row, more than a run logs "
+                       f"({MAX_ROW_KEYS:,}); refused")  # fmt: skip
+    step = row.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < 2**63:
+        raise GanError(f"{where}: a row without a whole-number step")
+    # as floats: an integer of 400 digits is JSON, but no float (OverflowError later)
+    values = {k: as_float(v) for k, v in row.items() if k != "step"}
+    bad = next((k for k, v in values.items() if v is None), None)
+    if bad is not None:
+        raise GanError(f"{where}: {printable(bad)[:60]!r} is not a number (or is too large "
+                       "for a float)")  # fmt: skip
+    return {"step": step, **values}
 
 
 def read_overrides(path: Path) -> dict[str, str]:
@@ -107,17 +127,22 @@ def read_overrides(path: Path) -> dict[str, str]:
 
 
 def read_run(path: Path) -> Run | None:
-    rows = read_rows(path / "metrics.jsonl")
-    evaluated = [r for r in rows if any(k.startswith("Metrics/") for k in r)]
+    evaluated, last = [], None  # only the evaluations and the last row are kept
+    for last in read_rows(path / "metrics.jsonl"):
+        if any(k.startswith("Metrics/") for k in last):
+            evaluated.append(last)
     if not evaluated:
         log.warning("%s: no evaluation in metrics.jsonl; left out", printable(str(path)))
         return None
     final = evaluated[-1]
     settings = read_overrides(path)
     metrics = {k.removeprefix("Metrics/"): v for k, v in final.items() if k.startswith("Metrics/")}
+    if len(metrics) > MAX_SHOWN:
+        raise GanError(f"{printable(str(path))}: {len(metrics):,} metrics in one evaluation, "
+                       f"more than a report shows ({MAX_SHOWN}); refused")  # fmt: skip
     curves = {m: [(r["step"], r[f"Metrics/{m}"]) for r in evaluated if f"Metrics/{m}" in r]
               for m in metrics}  # fmt: skip
-    return Run(path, settings, metrics, rows[-1].get("wall_s"), curves)
+    return Run(path, settings, metrics, last.get("wall_s"), curves)
 
 
 def group(runs: list[Run]) -> tuple[list[str], dict[tuple, list[Run]]]:

@@ -29,6 +29,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from gan_cli import runfolder
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
 
@@ -47,11 +49,40 @@ def load(name: str) -> dict:
     if not path.is_file():
         known = ", ".join(names())
         raise FileNotFoundError(f"no results file {path}; known: {known}")
-    return json.loads(path.read_text())
+    return load_file(path)
+
+
+def load_file(path: Path) -> dict:
+    return json.loads(path.read_text(), object_hook=_unknown_as_nan)
 
 
 def save(name: str, table: dict) -> None:
-    (folder() / f"{name}.json").write_text(json.dumps(table, indent=1) + "\n")
+    """Strict JSON (an unknown figure, NaN in memory, is null; an infinite one "inf"), written
+    as a new file renamed into place."""
+    text = json.dumps(_strict(table), indent=1, allow_nan=False) + "\n"
+    runfolder.write_text(folder() / f"{name}.json", text)
+
+
+INFINITE = {"inf": math.inf, "-inf": -math.inf}
+
+
+def _strict(node):
+    if isinstance(node, float) and not math.isfinite(node):
+        return None if math.isnan(node) else str(node)
+    if isinstance(node, dict):
+        return {k: _strict(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_strict(v) for v in node]
+    return node
+
+
+def _unknown_as_nan(node: dict) -> dict:
+    """Back from strict JSON: a summary's unknown mean or spread (null) is NaN to the
+    arithmetic, "inf" and "-inf" are infinite."""
+    out = {k: INFINITE.get(v, v) if isinstance(v, str) else v for k, v in node.items()}
+    if "mean" in out and "std" in out:
+        out.update({k: math.nan for k in ("mean", "std") if out[k] is None})
+    return out
 
 
 def names() -> list[str]:

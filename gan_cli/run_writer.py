@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from gan_cli.runfolder import open_append, read_text, write_text
+from gan_cli.runfolder import filter_lines, open_append
 from gan_cli.samples import save_png
 
 MAX_METRICS = 1 << 30  # bytes of metrics.jsonl read back (a million logged steps: ~300 MB)
@@ -40,17 +40,19 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _truncate_jsonl(path: Path, last_step: int, root: Path) -> None:
-    """Keep the rows up to `last_step` (atomically: a kill leaves the old file)."""
+    """Keep the rows up to `last_step`; rows that are not ours (cut short by a kill, or
+    malformed, or nested too deep to parse) are dropped, never a traceback."""
     if not path.exists():
         return
-    kept = []
-    for row in read_text(path, MAX_METRICS, "metrics file").splitlines(keepends=True):
+
+    def logged_by_then(line: bytes) -> bool:
         try:
-            if json.loads(row)["step"] <= last_step:
-                kept.append(row if row.endswith("\n") else row + "\n")
-        except (ValueError, KeyError, TypeError):  # a row cut short by a kill
-            continue
-    write_text(path, "".join(kept), root)
+            step = json.loads(line)["step"]
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+            return False
+        return type(step) is int and step <= last_step
+
+    filter_lines(path, logged_by_then, MAX_METRICS, "metrics file", root)
 
 
 class RunWriter:

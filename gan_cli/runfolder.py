@@ -17,7 +17,9 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from gan_cli.errors import GanError
 
@@ -42,10 +44,8 @@ def check_tree(root: Path) -> list[Path]:
         folder = stack.pop()
         try:
             entries = list(os.scandir(folder))
-        except FileNotFoundError:
-            return folders
-        except NotADirectoryError:
-            continue
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone or replaced since its parent was listed: nothing to walk
         folders.append(folder)
         for entry in entries:
             seen += 1
@@ -76,23 +76,30 @@ def _require_inside(root: Path | None, path: Path) -> None:
         raise UnsafeRunFolder(f"{path}: outside the run folder {root}; refused")
 
 
-def read_bytes(path: Path, limit: int, what: str = "file") -> bytes:
-    """A regular file's bytes, never through a link at its own name, at most `limit` bytes.
-    O_NONBLOCK: opening a FIFO returns at once (and is refused below) instead of waiting for a
-    writer that never comes; it changes nothing for a regular file."""
+def open_read(path: Path, limit: int, what: str = "file") -> BinaryIO:
+    """A regular file opened for reading, never through a link at its own name, refused if it
+    holds more than `limit` bytes. O_NONBLOCK: opening a FIFO returns at once (and is refused
+    below) instead of waiting for a writer that never comes; it changes nothing for a file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the name is a symbolic link
             raise UnsafeRunFolder(f"{path}: a symbolic link; refused") from None
         raise
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
+    f = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    if not _regular(info) or info.st_size > limit:
+        f.close()
         if not _regular(info):
             raise UnsafeRunFolder(f"{path}: not a regular file; refused")
-        if info.st_size > limit:
-            raise UnsafeRunFolder(f"{path}: {info.st_size:,} bytes, more than a {what} may "
-                                  f"have ({limit:,}); refused")  # fmt: skip
+        raise UnsafeRunFolder(f"{path}: {info.st_size:,} bytes, more than a {what} may "
+                              f"have ({limit:,}); refused")  # fmt: skip
+    return f
+
+
+def read_bytes(path: Path, limit: int, what: str = "file") -> bytes:
+    """A regular file's bytes (`open_read`), at most `limit` of them."""
+    with open_read(path, limit, what) as f:
         return f.read(limit + 1)[:limit]
 
 
@@ -107,8 +114,14 @@ def _regular(info: os.stat_result) -> bool:
     return stat.S_ISREG(info.st_mode)
 
 
-# C0 and C1 control characters but tab: ANSI escapes (ESC), line breaks, the terminal's OSC
-CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# C0 and C1 control characters but tab: ANSI escapes (ESC), line breaks, the terminal's OSC;
+# and Unicode's invisible format characters that reorder or hide what is shown: the bidi
+# embeddings, overrides and isolates (U+202A-202E, U+2066-2069, the marks U+200E/F, U+061C),
+# zero-width spaces and joiners, word joiner, BOM, soft hyphen (Trojan Source, CVE-2021-42574)
+CONTROL = re.compile(
+    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+    r"\u2060-\u206f\ufeff\ufff9-\ufffb]"
+)
 
 
 def printable(text: object) -> str:
@@ -116,7 +129,12 @@ def printable(text: object) -> str:
     them) as it may reach a terminal: one line, each control character shown as its escape
     (`\\x1b`, `\\n`), never sent: a name cannot move the cursor, retitle the window or forge a
     second `error:` line."""
-    return CONTROL.sub(lambda m: repr(m[0])[1:-1], str(text))
+    return CONTROL.sub(_escape, str(text))
+
+
+def _escape(match: re.Match) -> str:
+    char = match[0]
+    return repr(char)[1:-1] if ord(char) < 0xA0 else f"\\u{ord(char):04x}"
 
 
 def as_float(value: object) -> float | None:
@@ -162,6 +180,24 @@ def write_bytes(path: Path, data: bytes, root: Path | None = None, sync: bool = 
 
 def write_text(path: Path, text: str, root: Path | None = None) -> None:
     write_bytes(path, text.encode("utf-8"), root)
+
+
+def filter_lines(path: Path, keep: Callable[[bytes], bool], limit: int, what: str,
+                 root: Path | None = None) -> None:  # fmt: skip
+    """Rewrite a text file with only the lines `keep` accepts, a line at a time (a file of a
+    million short rows never sits in memory as a million strings), into a new file renamed
+    over it (a kill leaves the old file; a link or hard link at `path` is replaced)."""
+    path = Path(path)
+    _require_inside(root, path)
+    fd, tmp = new_temporary(path)
+    try:
+        with open_read(path, limit, what) as src, os.fdopen(fd, "wb") as dst:
+            for line in src:
+                if keep(line):
+                    dst.write(line if line.endswith(b"\n") else line + b"\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def open_append(path: Path, root: Path | None = None):

@@ -56,8 +56,7 @@ def load_generator(path: str | Path, device: torch.device, ema: bool = True,
     except (TypeError, ValueError) as exc:
         what = f"{file}: field 'config.stabilizers' does not build ({exc})"
         raise CheckpointError(what) from None
-    limit = (limits or LimitsConfig()).params_m
-    check_size(config["model"], stabilizers, shape, classes, limit, str(file))
+    check_size(config["model"], stabilizers, shape, classes, limits or LimitsConfig(), str(file))
     G, _ = build_networks(config["model"], stabilizers, shape, classes)
     weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
     try:
@@ -123,6 +122,7 @@ def sample(_: DictConfig, cfg: SampleConfig) -> None:
     # what is made, as float32, before any is: a grid has a row per class, however small n is
     made = cfg.n if c is None else len(c)
     cfg.limits.check_samples(made, "n", tuple(state["data_shape"]))
+    cfg.limits.check_data(4 * made * G.latent_dim, "n", f"the noise of {made:,} samples")
     if grid:
         cfg.limits.check_picture(made, "n", tuple(state["data_shape"]))
     if cfg.interpolate:

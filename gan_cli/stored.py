@@ -41,6 +41,7 @@ REPLAYED_KEYS = {  # single settings: the data's shape, the run's schedule, its 
 }  # fmt: skip
 NEVER = ("hydra", "resume", "trust")  # never written into a checkpoint's record of overrides
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,199}")  # a key of a stored config or state
 _PLAIN = re.compile(r"[A-Za-z0-9_.+\-]+")  # a number, a bool, a name or a builder's path
 
 
@@ -126,8 +127,11 @@ def _hydra_value(value: Any, key: str, origin: Path) -> str:
 # ---- stored containers: plain data only
 def check_plain(value: Any, where: str, tensors: bool = False) -> None:
     """A stored config (or, with `tensors`, a state dict): dicts, lists, numbers, bools, None,
-    strings without `${` (and tensors); bounded in depth, size and string length. ValueError
-    names the place."""
+    strings without `${` (and tensors); bounded in depth, size and string length; keys are
+    names (their keys become override keys on replay: no `=`, `.`, `${` or control character).
+    A state dict's numbers are finite and its whole numbers counts' size (a stabiliser's
+    `updates` of 10**400 or inf would overflow at its first use, mid-run). ValueError names
+    the place."""
     import torch
 
     count = 0
@@ -139,9 +143,10 @@ def check_plain(value: Any, where: str, tensors: bool = False) -> None:
             raise ValueError(f"{where} is too large or too deeply nested")
         if isinstance(node, dict):
             for k, v in node.items():
-                short_key = isinstance(k, str) and len(k) <= 200
-                if not (short_key or (tensors and isinstance(k, int))):
-                    raise ValueError(f"{at} has a key that is not a short name")
+                name = isinstance(k, str) and _KEY.fullmatch(k)
+                if not (name or (tensors and type(k) is int and abs(k) <= MAX_COUNT)):
+                    raise ValueError(f"{at} has a key that is not a short name "
+                                     f"({_KEY.pattern})")  # fmt: skip
                 stack.append((v, f"{at}.{k}", depth + 1))
         elif isinstance(node, list | tuple):
             stack += [(v, f"{at}[{i}]", depth + 1) for i, v in enumerate(node)]
@@ -155,6 +160,8 @@ def check_plain(value: Any, where: str, tensors: bool = False) -> None:
             continue
         elif node is not None and not isinstance(node, bool | int | float):
             raise ValueError(f"{at} is a {type(node).__name__}, not plain data")
+        elif tensors and isinstance(node, int | float) and not _state_number(node):
+            raise ValueError(f"{at} is not a finite number of at most {MAX_COUNT:,}")
 
 
 # ---- checkpoint fields: name -> check (True when fine; a string says what is wrong)
@@ -239,13 +246,37 @@ def _choices(v: Any) -> bool | str:
     return ok or "is not a table of group choices"
 
 
+def _finite(low: float, high: float) -> Callable[[Any], bool]:
+    """A number in [low, high] as a float: none of inf, nan or an integer too large to become
+    one (float() would raise OverflowError where it is used)."""
+
+    def check(v: Any) -> bool:
+        if isinstance(v, bool):
+            return low <= v <= high  # a bool is a 0 or 1 where a number is (Adam's amsgrad)
+        if not isinstance(v, int | float):
+            return False
+        try:
+            return low <= float(v) <= high
+        except OverflowError:
+            return False
+
+    return check
+
+
+_state_number = _finite(-MAX_COUNT, MAX_COUNT)  # a number in an optimiser's or stabiliser's state
+_seconds = _finite(0, 1e12)  # wall or CPU time of a run: up to 30,000 years
+_score = _finite(-1e300, 1e300)
+
+
 def _best(v: Any) -> bool | str:
-    if not isinstance(v, dict) or not isinstance(v.get("metric"), str):
-        return "is not a dict with a metric name"
-    value, step = v.get("value"), v.get("step")
-    ok = (value is None or isinstance(value, int | float)) and (step is None or _int(0)(step)
-                                                                is True)  # fmt: skip
-    return ok or "has a value or step of the wrong type"
+    """{"metric", "value", "step"} of checkpoints/best.pt: a finite score and its step, or
+    None for both before the first evaluation."""
+    if not isinstance(v, dict) or set(v) != {"metric", "value", "step"}:
+        return "is not {metric, value, step}"
+    value, step, metric = v["value"], v["step"], v["metric"]
+    ok = (isinstance(metric, str) and len(metric) <= 200 and (value is None) == (step is None)
+          and (value is None or _score(value) and is_count(step) is True))  # fmt: skip
+    return ok or "has a metric, value or step of the wrong type (a finite score and a count)"
 
 
 def _data(v: Any) -> bool | str:
@@ -326,8 +357,8 @@ FIELDS: dict[str, Callable[[Any], bool | str]] = {
     "best": _best,
     "metrics_kind": lambda v: v in METRICS or f"is not one of {', '.join(METRICS)}",
     "num_classes": _int(0, MAX_CLASSES),
-    "wall_s": lambda v: (isinstance(v, int | float) and v >= 0) or "is not seconds",
-    "cpu_s": lambda v: (isinstance(v, int | float) and v >= 0) or "is not seconds",
+    "wall_s": lambda v: _seconds(v) or "is not seconds (finite, >= 0)",
+    "cpu_s": lambda v: _seconds(v) or "is not seconds (finite, >= 0)",
     "channels_last": lambda v: isinstance(v, bool) or "is not true or false",
     "choices": _choices,
     "provenance": _plain_dict(tensors=False),  # a record of where it ran, never acted on
@@ -361,23 +392,48 @@ def check_optimizer(saved: dict, opt: Any, path: Path, name: str) -> None:
     """A stored optimiser state (`opt_g`, `opt_d`) against the parameters of `opt` it is loaded
     into, before torch's load_state_dict: that checks neither shapes (a wrong one fails at the
     first step) nor sizes (it converts each state tensor to its parameter's dtype, a copy of
-    whatever size the tensor declares). Each tensor has its parameter's shape; `step` is one
-    number."""
+    whatever size the tensor declares), nor that the state is complete (a missing `exp_avg` is
+    a KeyError at the first step). Each parameter's state holds the tensors this optimiser
+    keeps (`_state_keys`), each of its parameter's shape; `step` is one number."""
     import torch
 
     params = [p for group in opt.param_groups for p in group["params"]]
+    expected = _state_keys(opt)
     try:
         ids = [i for group in saved["param_groups"] for i in group["params"]]
         if len(ids) != len(params):
             raise CheckpointError(f"{path}: field '{name}.param_groups' holds {len(ids)} "
                                   f"parameters; this model has {len(params)}")  # fmt: skip
         for i, param in zip(ids, params, strict=True):
-            for key, value in saved["state"].get(i, {}).items():
-                if isinstance(value, torch.Tensor) and not (
-                    value.numel() == 1 if key == "step" else value.shape == param.shape
-                ):
-                    raise CheckpointError(f"{path}: field '{name}.state.{i}.{key}' has shape "
-                                          f"{list(value.shape)}, not its parameter's "
-                                          f"{list(param.shape)}")  # fmt: skip
+            entry = saved["state"].get(i, {})  # none yet: the optimiser makes it at its step
+            if entry and expected is not None and set(entry) != expected:
+                raise CheckpointError(f"{path}: field '{name}.state.{i}' holds "
+                                      f"{', '.join(map(str, entry))}; this optimiser keeps "
+                                      f"{', '.join(sorted(expected))}")  # fmt: skip
+            for key, value in entry.items():
+                at = f"{path}: field '{name}.state.{i}.{key}'"
+                if not isinstance(value, torch.Tensor):  # a number: float() at the step
+                    raise CheckpointError(f"{at} is {type(value).__name__}, not a tensor")
+                if not (value.numel() == 1 if key == "step" else value.shape == param.shape):
+                    raise CheckpointError(f"{at} has shape {list(value.shape)}, not its "
+                                          f"parameter's {list(param.shape)}")  # fmt: skip
     except (KeyError, TypeError, AttributeError):
         raise CheckpointError(f"{path}: field {name!r} is not an optimiser's state") from None
+
+
+def _state_keys(opt: Any) -> set[str] | None:
+    """The state an optimiser of `opt`'s kind and settings keeps per parameter (Adam: step,
+    exp_avg, exp_avg_sq; more with amsgrad), read from a twin that takes one step on a
+    one-element parameter of the same device and dtype. None if no twin can be made."""
+    import torch
+
+    group = opt.param_groups[0]
+    like = group["params"][0]
+    probe = torch.zeros(1, device=like.device, dtype=like.dtype, requires_grad=True)
+    try:
+        twin = type(opt)([probe], **{k: v for k, v in group.items() if k != "params"})
+        probe.grad = torch.zeros_like(probe)
+        twin.step()
+    except (TypeError, ValueError, RuntimeError):  # settings a plain constructor does not take
+        return None
+    return {str(k) for k in twin.state[probe]}

@@ -4,6 +4,7 @@ bounded or checked before anything is allocated, one line naming the file and th
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from gan_cli.config import EvalCommandConfig, SampleConfig
 from gan_cli.config.run import LimitsConfig
 from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.eval import data_node
+from gan_cli.metrics.evaluate import better
 from gan_cli.networks import build_networks
 from gan_cli.provenance import provenance
 from gan_cli.runtime import rng_state
@@ -22,6 +24,7 @@ from gan_cli.runtime import rng_state
 RNG = rng_state(torch.device("cpu"))  # what a CPU run stores
 SCALER = torch.amp.GradScaler("cpu").state_dict()  # what an fp16 run stores
 MLP = {"_target_": "gan_cli.models.mlp.build", "latent_dim": 4, "hidden": 8, "depth": 2}
+ADAM = {"step": torch.tensor(2.0), "exp_avg": torch.zeros(4), "exp_avg_sq": torch.zeros(4)}
 
 
 def saved(path: Path, **state) -> Path:
@@ -61,12 +64,18 @@ def test_a_container_shared_or_holding_itself_is_walked_once(tmp_path):
 @pytest.mark.parametrize(
     ("saved_state", "says"),
     [
-        ({0: {"step": torch.tensor(2.0), "exp_avg": torch.zeros(3)}}, "state.0.exp_avg' has shape"),
-        ({1: {"step": torch.zeros(2), "exp_avg": torch.zeros(4)}}, "state.1.step' has shape"),
+        ({0: {**ADAM, "exp_avg": torch.zeros(3)}}, "state.0.exp_avg' has shape"),
+        ({1: {**ADAM, "step": torch.zeros(2)}}, "state.1.step' has shape"),
         ("bogus", "is not an optimiser's state"),
+        # a missing moment is a KeyError at the first step; a step of 10**400 overflows there
+        (
+            {1: {"step": torch.tensor(2.0), "exp_avg": torch.zeros(4)}},
+            "state.1' holds step, exp_avg; this optimiser keeps exp_avg, exp_avg_sq, step",
+        ),
+        ({1: {**ADAM, "step": 10**400}}, "state.1.step' is int, not a tensor"),
     ],
 )
-def test_optimiser_state_of_another_shape_is_refused(saved_state, says):
+def test_optimiser_state_of_another_shape_or_kind_is_refused(saved_state, says):
     net = torch.nn.Linear(2, 4)
     opt = torch.optim.Adam(net.parameters())
     state = {"state": saved_state, "param_groups": [{"params": [0, 1]}]}
@@ -167,6 +176,19 @@ def test_the_counts_of_gan_sample_and_gan_eval_are_bounded(make):
         ("scaler_d", {**SCALER, "_growth_tracker": 2**40}, "is not a gradient scaler's"),
         ("provenance", {"device": "${oc.env:HOME}"}, "holds an interpolation"),
         ("noise_rng_device", "\x1b[31mcuda\nerror: forged", "is not one of cpu, cuda"),
+        # numbers that are JSON and Python but no float, or no finite one: each would
+        # overflow, or never be beaten, where it is used
+        ("wall_s", 10**400, "is not seconds"),
+        ("cpu_s", float("inf"), "is not seconds"),
+        ("best", {"metric": "fid", "value": float("-inf"), "step": 5}, "a finite score"),
+        ("best", {"metric": "fid", "value": 10**400, "step": 5}, "a finite score"),
+        ("best", {"metric": "fid", "value": 1.0, "step": 2**70}, "a finite score"),
+        ("best", {"metric": "fid", "value": 1.0, "step": 5, "extra": 1}, "is not {metric"),
+        ("stabilizers", {"ema": {"updates": 10**400}}, "is not a finite number"),
+        ("stabilizers", {"diffaugment": {"seen": float("inf")}}, "is not a finite number"),
+        # a key becomes an override key on replay: no `=`, `.` or `${` in it
+        ("config", {"model": {**MLP, "x=1 +hydra.y": 1}}, "has a key that is not a short name"),
+        ("config", {"model": MLP, "optim": {"lr.${oc.env:HOME}": 1}}, "not a short name"),
     ],
 )
 def test_a_malformed_field_is_one_line_naming_it(name, value, says):
@@ -176,10 +198,72 @@ def test_a_malformed_field_is_one_line_naming_it(name, value, says):
 
 
 def test_what_a_run_stores_passes_the_checks():
+    opt = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), amsgrad=True)
+    opt.param_groups[0]["params"][0].grad = torch.ones(2, 2)
+    opt.step()
     state = {"rng": [RNG, RNG], "scaler_g": SCALER,
              "scaler_d": {}, "provenance": provenance(torch.device("cpu")),
-             "noise_rng_device": "cpu", "data": {"epoch": 3, "taken": 0}}  # fmt: skip
+             "noise_rng_device": "cpu", "data": {"epoch": 3, "taken": 0},
+             "best": {"metric": "fid", "value": None, "step": None}, "wall_s": 12.5,
+             "stabilizers": {"ema": {"updates": 40}}, "opt_g": opt.state_dict()}  # fmt: skip
     stored.require(state, Path("x.pt"), tuple(state))
+    stored.check_optimizer(state["opt_g"], opt, Path("x.pt"), "opt_g")
+    state["best"] = {"metric": "fid", "value": 6.5, "step": 3000}
+    stored.require(state, Path("x.pt"), ("best",))
+
+
+def test_a_diverged_score_never_becomes_the_best():
+    assert not better("fid", float("nan"), None) and not better("precision", math.inf, 0.5)
+    assert better("fid", 6.0, None) and better("fid", 6.0, 7.0)
+
+
+@pytest.mark.parametrize(
+    ("model", "says"),
+    [
+        # 50M Fourier projections: a buffer of 0.8 G values on [1, 16, 16] data (G is tiny)
+        ({**MLP, "d_fourier": 50_000_000}, "parameters and buffers, over limits.params_m"),
+        # a latent of 10**9 in a G one unit wide: 1,000M parameters, but 2 TB of noise for
+        # the 500 samples an evaluation makes at once
+        ({**MLP, "hidden": 1, "depth": 1, "latent_dim": 900_000_000}, "the noise of 500 samples"),
+    ],
+    ids=["fourier-buffer", "latent-noise"],
+)
+def test_a_stored_model_is_bounded_by_its_buffers_and_its_noise(tmp_path, model, says):
+    path = saved(tmp_path / "run" / "checkpoints" / "last.pt", config={"model": model},
+                 data_shape=[1, 16, 16], G={"w": torch.zeros(1)}, step=1)  # fmt: skip
+    with pytest.raises((ConfigError, CheckpointError), match=f"last.pt: .*{says}"):
+        sample.load_generator(path, torch.device("cpu"), limits=LimitsConfig(params_m=1000))
+
+
+def test_gan_sample_bounds_the_noise_it_draws(tmp_path):
+    ckpt = mlp_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", [2])
+    cfg = SampleConfig(ckpt=str(ckpt), n=400_000, out=str(tmp_path / "s.pt"),
+                       limits=LimitsConfig(data_gb=0.005))  # fmt: skip
+    with pytest.raises(
+        ConfigError, match="n: the noise of 400,000 samples would take .* over limits.data_gb=0.005"
+    ):
+        sample.sample(None, cfg)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SampleConfig(ckpt="x", seed=2**70),
+        lambda: SampleConfig(ckpt="x", interpolate=[1, -1]),
+        lambda: EvalCommandConfig(ckpt="x", seed=-3),
+    ],
+    ids=["sample-seed", "interpolate", "eval-seed"],
+)
+def test_a_seed_outside_what_generators_take_is_one_line(make):
+    with pytest.raises(ConfigError, match=r"must be a whole number in \[0, 2\*\*32\)"):
+        make().check(None)
+
+
+@pytest.mark.parametrize("key", ["seed", "eval.seed", "dataset.seed"])
+def test_a_stored_or_typed_seed_is_range_checked(key):
+    extra = ("dataset=stacked_digits",) if key == "dataset.seed" else ()
+    with pytest.raises(ConfigError, match=f"{key}=1180591620717411303424: must be a whole"):
+        spec_of(*extra, f"{key}={2**70}")
 
 
 @pytest.mark.parametrize("step", ["9", None, -1], ids=["text", "missing", "negative"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import re
 import shlex
 from pathlib import Path
@@ -43,6 +44,21 @@ def test_generated_tables_equal_their_results_files():
     matrix = cpu_matrix()
     doc = matrix.DOC.read_text()
     assert matrix.MARK.sub(lambda m: m[1] + matrix.render() + "\n" + m[3], doc) == doc
+
+
+def test_results_files_are_strict_json_and_round_trip(tmp_path, monkeypatch):
+    """No NaN or Infinity literals (not JSON: other readers refuse them): an unknown figure is
+    null, an infinite one "inf"; reading and saving a file gives the same file."""
+
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
+    for path in sorted(results.RESULTS.glob("*.json")):
+        text = path.read_text()
+        json.loads(text, parse_constant=refuse)
+        monkeypatch.setenv("GAN_CLI_RESULTS", str(tmp_path))
+        results.save(path.stem, results.load_file(path))
+        assert (tmp_path / path.name).read_text() == text, path.name
 
 
 def test_the_readme_is_short_and_reaches_every_page():

@@ -14,11 +14,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 from conftest import error_line, run_gan, tiny
 
+from gan_cli import checkpoint, report, resume, run_writer, runfolder, sweep
 from gan_cli import eval as eval_cmd
-from gan_cli import report, resume, runfolder, sweep
-from gan_cli.errors import GanError
+from gan_cli.errors import CheckpointError, GanError
 from gan_cli.runfolder import UnsafeRunFolder
 
 
@@ -236,7 +237,7 @@ def test_a_metrics_row_no_float_or_parser_holds_is_one_line(tmp_path, row, says)
     with (run / "metrics.jsonl").open("a") as f:
         f.write(row + '\n{"step": 3}\n')
     with pytest.raises(GanError, match=says):
-        report.read_rows(run / "metrics.jsonl")
+        list(report.read_rows(run / "metrics.jsonl"))
 
 
 def test_values_at_a_floats_limit_do_not_overflow_the_report(tmp_path):
@@ -255,3 +256,96 @@ def test_run_files_are_read_within_sane_limits(tmp_path, name, limit):
         f.truncate(limit + 1)
     with pytest.raises(GanError, match="more than"):
         report.read_run(run)
+
+
+# ---- E: what a second audit found (each failed on the code before)
+def test_printable_shows_invisible_reordering_characters_as_escapes():
+    """Bidi overrides and isolates, zero-width characters (Trojan Source): a name could show
+    a different text than it is, in the terminal and in report.md."""
+    text = "run\u202eexe.txt\u2066x\u2069\u200b\u200d\ufeff\u00ad"
+    shown = runfolder.printable(text)
+    assert shown == "run\\u202eexe.txt\\u2066x\\u2069\\u200b\\u200d\\ufeff\\u00ad"
+    assert runfolder.printable("é ü ß 数字 🙂") == "é ü ß 数字 🙂"  # the rest is left alone
+    assert "\u202e" not in report.cell("a\u202eb")
+
+
+def test_a_row_with_thousands_of_values_is_refused_before_any_plot(tmp_path):
+    run = make_run(tmp_path / "run")
+    row = {"step": 3, **{f"Metrics/m{i}": 1.0 for i in range(5000)}}
+    (run / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(GanError, match=r"metrics.jsonl:1: 5,001 values in one row"):
+        report.find_runs([run])
+
+
+@pytest.mark.e2e
+def test_an_evaluation_of_too_many_metrics_writes_no_plot(tmp_path):
+    """A plot is a second of matplotlib and a PNG each: 800 metrics are refused, not drawn."""
+    run = make_run(tmp_path / "run")
+    row = {"step": 3, **{f"Metrics/m{i}": 1.0 for i in range(800)}}
+    (run / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    result = run_gan("report", str(run), cwd=tmp_path)
+    assert result.returncode != 0 and "800 metrics in one evaluation" in error_line(result)
+    assert not list(run.glob("report*"))
+
+
+def test_the_metrics_of_all_runs_together_are_bounded(tmp_path):
+    """Each file within its own limit, nine of them over what one report reads (sparse files:
+    no disk used, refused by their sizes before a byte is read)."""
+    runs = [make_run(tmp_path / "sweep" / f"run{i}") for i in range(9)]
+    for run in runs:
+        with (run / "metrics.jsonl").open("r+b") as f:
+            f.truncate(60 << 20)
+    with pytest.raises(GanError, match=r"bytes of metrics.jsonl in 9 runs, more than one report"):
+        report.find_runs([tmp_path / "sweep"])
+
+
+def test_a_checkpoint_name_of_other_digits_is_not_ours(tmp_path):
+    """ "²".isdigit() is true, int("²") fails: such a name was a traceback in resume, sample
+    and eval."""
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in ("step_².pt", "step_٣.pt", "step_0000002.pt"):
+        (folder / name).write_bytes(b"")
+    assert [p.name for p in checkpoint.step_files(folder)] == ["step_0000002.pt"]
+
+
+def test_rows_a_resume_cannot_parse_are_dropped_not_a_traceback(tmp_path):
+    """Nested thousands deep (RecursionError), a step that is text or missing, not an
+    object: the resumed run keeps its own rows up to the checkpoint, a line at a time."""
+    jsonl = tmp_path / "metrics.jsonl"
+    rows = ['{"step": 1}', "[" * 100_000 + "]" * 100_000, '{"step": "2"}', "[5]", '{"x": 1}',
+            '{"step": 2}', '{"step": 3}', '{"step": 1.5}']  # fmt: skip
+    jsonl.write_text("\n".join(rows))
+    run_writer._truncate_jsonl(jsonl, 2, tmp_path)
+    assert jsonl.read_text() == '{"step": 1}\n{"step": 2}\n'
+
+
+def test_a_folder_gone_mid_walk_does_not_end_the_walk(tmp_path, monkeypatch):
+    """A sub-folder removed between its listing and its walk is skipped, and the walk goes on:
+    a link in the folders after it is still found (the walk stopped there before)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "link").symlink_to(tmp_path)
+    scandir = os.scandir
+
+    def listing(folder):
+        if Path(folder).name == "a":
+            raise FileNotFoundError(folder)
+        return sorted(scandir(folder), key=lambda e: e.name, reverse=True)  # a walked first
+
+    monkeypatch.setattr(runfolder.os, "scandir", listing)
+    with pytest.raises(UnsafeRunFolder, match="b/link: a symbolic link"):
+        runfolder.check_tree(tmp_path)
+
+
+def test_a_checkpoint_is_opened_without_following_a_link(tmp_path):
+    """One open with O_NOFOLLOW, no check before it: a link put in place between a check and
+    the open is refused by the open itself; a FIFO is refused without waiting."""
+    target = tmp_path / "real.pt"
+    torch.save({"format": checkpoint.FORMAT}, target)
+    (tmp_path / "last.pt").symlink_to(target)
+    with pytest.raises(CheckpointError, match="last.pt: a symbolic link; refused"):
+        checkpoint.load(tmp_path / "last.pt")
+    os.mkfifo(tmp_path / "fifo.pt")
+    with no_hang(), pytest.raises(CheckpointError, match="not a regular file"):
+        checkpoint.load(tmp_path / "fifo.pt")

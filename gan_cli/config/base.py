@@ -12,6 +12,7 @@ from gan_cli.errors import ConfigError
 # group -> schema name -> dataclass; filled by @schema, stored in Hydra's ConfigStore by
 # config.register(). Plugins add theirs the same way.
 SCHEMAS: dict[str, dict[str, type]] = {}
+SEEDS = 2**32  # seeds are below this
 
 
 def schema(group: str, name: str):
@@ -45,6 +46,15 @@ class Checked:
 
     def check(self, root: Any) -> None:  # noqa: B027 - optional hook
         """Range and cross-group checks; `root` is the whole (validated) config."""
+
+    def require_seed(self, *names: str) -> None:
+        """Seeds in [0, 2**32): what every generator takes (NumPy's limit), and what leaves the
+        noise stream's per-step seed (seed x 1,000,003 + step) inside torch's 64 bits."""
+        for name in names:
+            value = getattr(self, name)
+            values = value if isinstance(value, list | tuple) else [value]
+            ok = all(isinstance(v, int) and 0 <= v < SEEDS for v in values)
+            self.require(name, ok, f"a whole number in [0, 2**32) (seeds below {SEEDS:,})")
 
     def require_positive(self, *names: str) -> None:
         for name in names:

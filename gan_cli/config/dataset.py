@@ -91,6 +91,7 @@ class StackedDigitsConfig(ImageDatasetConfig):
     def check(self, root: Any) -> None:
         super().check(root)
         self.require_positive("size")
+        self.require_seed("seed")
         self.require("channels", self.channels == 3, "3 (one digit per channel)")
         # int64 index triples, then 72 B a sample at the peak of making them (measured): the
         # triples, their digits' labels and the mode numbers' int64 temporaries
@@ -107,6 +108,7 @@ class MixtureDatasetConfig(DatasetConfig):
 
     def check(self, root: Any) -> None:
         self.require_positive("size")
+        self.require_seed("seed")
         # float32 points (8 B), but 40 B a point at the peak of drawing them (mixtures.py: an
         # int64 mode index and three (N, 2) float32 tensors alive at once, 32 B measured)
         check_memory(self, root, self.size * 40)

@@ -124,6 +124,7 @@ class EvalConfig(Checked):
             self.every = 500 if kind in CHEAP_KINDS else 0
         self.require("every", self.every >= 0, ">= 0")
         self.require_positive("reference_samples")
+        self.require_seed("seed")
         if self.samples is not None:
             check_samples(kind, self.samples, "eval.samples")
         root.limits.check_evaluation(self.samples, self.reference_samples, kind,
@@ -203,6 +204,7 @@ class TrainConfig(Checked):
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     def check(self, root: Any) -> None:
+        self.require_seed("seed")
         self.require("steps", self.steps >= 1, ">= 1")
         self.require("batch_size", self.batch_size >= 1, ">= 1")
         self.require("micro_batches", self.micro_batches >= 1, ">= 1")
@@ -252,6 +254,7 @@ class SampleConfig(Checked):
             self.require_positive("truncation")
         ok = self.interpolate is None or len(self.interpolate) == 2
         self.require("interpolate", ok, "two seeds, e.g. [3,7]")
+        self.require_seed("seed", *(["interpolate"] if self.interpolate else []))
 
 
 @dataclass
@@ -293,6 +296,7 @@ class EvalCommandConfig(Checked):
 
     def check(self, root: Any) -> None:
         self.require_positive("reference_samples")
+        self.require_seed("seed")
         if self.truncation is not None:
             self.require_positive("truncation")
         if self.samples is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ CACHE_FORMAT = 3  # 2: reference labels kept, for intra-class FID; 3: digits' co
 
 
 def better(metric: str, new: float, old: float | None) -> bool:
+    if not math.isfinite(new):  # a score of a diverged G (nan, inf) is never the best
+        return False
     if old is None:
         return True
     return new < old if metric in LOWER_IS_BETTER else new > old
