@@ -37,8 +37,9 @@ RUNS: dict[str, tuple[str, ...]] = {
 # Reproducibility on its COMPATIBLE branch (SSE2 code without approximate instructions), which
 # MKL documents to compute alike on every Intel and AMD CPU: an Intel Xeon runs the arithmetic
 # measured here, not Intel-only MKL paths no AMD machine can take. (The AVX2 branch is Intel's
-# only; AMD falls back to another.) A full 2-D run took 203-214 CPU-seconds with it. The image
-# runs' convolutions are oneDNN's, which has no such switch: their floors keep wide margins.
+# only; AMD falls back to another.) A full 2-D run took 206-214 CPU-seconds with it (283-285
+# under the scalar ATen kernels). The image runs' convolutions are oneDNN's, which has no such
+# switch: their floors keep wide margins.
 ONE_THREAD = "device.threads=1"
 CROSS_VENDOR = {"MKL_CBWR": "COMPATIBLE"}
 ENV: dict[str, dict[str, str]] = {"grid25": CROSS_VENDOR, "ring8": CROSS_VENDOR}
