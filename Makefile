@@ -55,10 +55,11 @@ test: install-dev
 check: install-dev
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not learning and not e2e" $(ARGS)
 
-# The tables of README.md and docs/ from their results files (docs/results/, gan_cli/results.py)
+# The tables of README.md, docs/ and benchmarks/RESULTS.md from their results files (docs/results/)
 docs: install
 	$(BIN)/python -m gan_cli.results --write
 	$(BIN)/python scripts/cpu_matrix.py table --write
+	$(BIN)/python benchmarks/run.py --render
 
 lint: install-dev
 	$(BIN)/ruff check .

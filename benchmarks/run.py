@@ -6,8 +6,10 @@ steps (metrics.jsonl, `speed/img_per_s`), the first log interval dropped as warm
 loop (bare_loop.py) times the same number of steps after the same warm-up. Also timed: whole
 processes of `gan --help` and `gan train --cfg job`.
 
-Writes benchmarks/results.json and benchmarks/RESULTS.md. Options: --repeats N, --quick (one
-repeat, for a smoke test), --compile (adds torch.compile rows; minutes of compiling on a CPU).
+The figures are data: docs/results/benchmarks/cpu.json (`make bench`) and cuda.json (`make
+gpu-check`); benchmarks/RESULTS.md is generated from them (`--render`, which `make docs` runs;
+tests/test_docs.py fails when they disagree). Options: --repeats N, --quick (one repeat, for a
+smoke test), --compile (adds torch.compile rows; minutes of compiling on a CPU).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from gan_cli.provenance import cpu_name
 
 HERE = Path(__file__).resolve().parent
+DATA = HERE.parent / "docs" / "results" / "benchmarks"  # cpu.json, cuda.json
 GAN = str(Path(sys.executable).with_name("gan"))
 WARMUP, TIMED, LOG_EVERY = 5, 20, 5  # steps
 # On a GPU 20 steps of a small DCGAN last a tenth of a second, and the ratio swung 0.70-1.05
@@ -173,33 +176,32 @@ def machine() -> dict:
     return info
 
 
-GPU_START, GPU_END = "<!-- gpu-check: start -->", "<!-- gpu-check: end -->"
-GPU_NONE = "GPU figures are not measured yet: no GPU was available where this file was written."
+def gpu_section(result: dict | None) -> str:
+    """The CUDA rows (cuda.json), or a line saying none were measured."""
+    lines = ["## CUDA (`make gpu-check`)", ""]
+    if not result or not result["rows"]:
+        return "\n".join([*lines, "GPU figures are not measured yet: no GPU was available."])
+    m, steps = result["machine"], result["steps"]
+    lines += [f"Measured on {m.get('gpu', '?')} ({m['date']}, torch {m['torch']}); 64x64, random "
+              f"images, {steps['timed']} steps timed after {steps['warmup']}, median of "
+              f"{result['repeats']} runs of each loop. {result.get('note', '')}".rstrip(), "",
+              *table_rows(result["rows"])]  # fmt: skip
+    return "\n".join(lines)
 
 
-def gpu_section(rows: list[dict]) -> str:
-    """The CUDA rows, between markers that `make gpu-check` rewrites."""
-    lines = [GPU_START, "## CUDA (`make gpu-check`)", ""]
-    if rows:
-        m = machine()
-        lines += [f"Measured on {m.get('gpu', '?')} ({m['date']}, torch {m['torch']}); 64x64, "
-                  f"random images, {TIMED * GPU_STEPS} steps timed after {WARMUP * GPU_STEPS}, "
-                  "median of the runs.", "",
-                  *table_rows(rows)]  # fmt: skip
-    else:
-        lines.append(GPU_NONE)
-    return "\n".join([*lines, GPU_END])
+def read(name: str) -> dict | None:
+    path = DATA / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
-def kept_gpu_section() -> str:
-    """The GPU section of the current RESULTS.md (a CPU-only `make bench` keeps it)."""
-    try:
-        text = (HERE / "RESULTS.md").read_text()
-    except OSError:
-        return gpu_section([])
-    if GPU_START in text and GPU_END in text:
-        return text[text.index(GPU_START) : text.index(GPU_END) + len(GPU_END)]
-    return gpu_section([])
+def write(name: str, result: dict) -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def render() -> str:
+    """RESULTS.md from the data files: what `make docs` writes and the docs test compares."""
+    return markdown(read("cpu"), read("cuda"))
 
 
 def measure(cases: list[Case], repeats: int) -> list[dict]:
@@ -221,9 +223,9 @@ def measure(cases: list[Case], repeats: int) -> list[dict]:
 
 
 def gpu_check(repeats: int, models: list[str] | None = None) -> None:
-    """A few CUDA rows (one compiled) into RESULTS.md's GPU section. The section is rewritten
-    after each row, so a run cut at a lease's time limit keeps what it measured; `--model`
-    picks rows (each row cost 1-4 minutes on an H200, most of it outside the timed steps)."""
+    """A few CUDA rows (one compiled) into cuda.json and RESULTS.md, rewritten after each row
+    so that a run cut at a lease's time limit keeps what it measured; `--model` picks rows
+    (each row cost 1-4 minutes on an H200, most of it outside the timed steps)."""
     if not torch.cuda.is_available():
         raise SystemExit("gpu-check: no CUDA GPU is visible; nothing measured")
     bf16 = torch.cuda.get_device_capability()[0] >= 8
@@ -236,21 +238,20 @@ def gpu_check(repeats: int, models: list[str] | None = None) -> None:
              Case("cuda", 64, 64, low, True, False, "stylegan2", ("channel_base=8192",
                                                                    "channel_max=256"))]  # fmt: skip
     cases = [c for c in cases if not models or c.model in models]
-    rows: list[dict] = []
+    steps = {"warmup": WARMUP * GPU_STEPS, "timed": TIMED * GPU_STEPS}
+    result = {"machine": machine(), "repeats": repeats, "steps": steps, "rows": []}
+    kept = (read("cuda") or {"rows": []})["rows"]  # rows of other models (a run of one `--model`)
     for case in cases:
-        rows += measure([case], repeats)
-        write_gpu_section(gpu_section(rows))
-    print(gpu_section(rows))
+        result["rows"] += measure([case], repeats)
+        done = {_case_key(r) for r in result["rows"]}
+        write("cuda", {**result, "rows": [r for r in kept if _case_key(r) not in done]
+                                         + result["rows"]})  # fmt: skip
+        (HERE / "RESULTS.md").write_text(render())
+    print(gpu_section(read("cuda")))
 
 
-def write_gpu_section(section: str) -> None:
-    path = HERE / "RESULTS.md"
-    text = path.read_text() if path.is_file() else ""
-    if GPU_START in text and GPU_END in text:
-        text = text[: text.index(GPU_START)] + section + text[text.index(GPU_END) + len(GPU_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+def _case_key(row: dict) -> tuple:
+    return (row["model"], row["batch"], row["precision"], row["channels_last"], row["compile"])
 
 
 def main() -> None:
@@ -260,7 +261,11 @@ def main() -> None:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--gpu-check", action="store_true", help="only a few CUDA rows (make gpu-check)")
     p.add_argument("--model", action="append", help="with --gpu-check: only this model's rows")
+    p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md from the data")
     a = p.parse_args()
+    if a.render:
+        (HERE / "RESULTS.md").write_text(render())
+        return
     repeats = 1 if a.quick else a.repeats
     if a.gpu_check:
         gpu_check(min(repeats, 2), a.model)
@@ -289,10 +294,9 @@ def main() -> None:
         "folder": folder,
         "startup_s": startup,
     }
-    (HERE / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (HERE / "RESULTS.md").write_text(table)
-    print(table)
+    write("cpu", result)
+    (HERE / "RESULTS.md").write_text(render())
+    print(render())
 
 
 def _fmt(value: float | None, scale: float, spec: str, unit: str) -> str:
@@ -315,9 +319,10 @@ def table_rows(rows: list[dict]) -> list[str]:
     return out
 
 
-def markdown(result: dict) -> str:
+def markdown(result: dict, gpu: dict | None) -> str:
     m = result["machine"]
     out = [
+        "<!-- generated from docs/results/benchmarks/ by `python benchmarks/run.py --render` -->",
         "# Benchmark results",
         "",
         f"Written by `make bench` on {m['date']}: {m['cpu']}, {m['cores']} cores "
@@ -345,7 +350,7 @@ def markdown(result: dict) -> str:
     out += [f"- {k}: {v:.1f}" for k, v in result["default_run"].items()]
     out += ["", "Whole-process start-up (median of 5):", ""]
     out += [f"- `{k}`: {v:.2f} s" for k, v in result["startup_s"].items()]
-    out += ["", kept_gpu_section()]
+    out += ["", gpu_section(gpu)]
     return "\n".join(out) + "\n"
 
 

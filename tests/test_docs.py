@@ -10,6 +10,7 @@ import importlib.util
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,19 @@ SKIP = {
 }
 
 
+def script(path: str):
+    """A script of the repository as a module (scripts/ and benchmarks/ are not a package)."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up there)
+    spec.loader.exec_module(module)
+    return module
+
+
 @functools.cache
 def cpu_matrix():
-    """scripts/cpu_matrix.py as a module (it reads and renders docs/results/cpu_*.jsonl)."""
-    spec = importlib.util.spec_from_file_location("cpu_matrix", ROOT / "scripts/cpu_matrix.py")
-    matrix = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(matrix)
-    return matrix
+    """scripts/cpu_matrix.py (it reads and renders docs/results/cpu_*.jsonl)."""
+    return script("scripts/cpu_matrix.py")
 
 
 def test_generated_tables_equal_their_results_files():
@@ -44,6 +51,8 @@ def test_generated_tables_equal_their_results_files():
     matrix = cpu_matrix()
     doc = matrix.DOC.read_text()
     assert matrix.MARK.sub(lambda m: m[1] + matrix.render() + "\n" + m[3], doc) == doc
+    bench = script("benchmarks/run.py")  # RESULTS.md from docs/results/benchmarks/
+    assert (ROOT / "benchmarks" / "RESULTS.md").read_text() == bench.render(), "run `make docs`"
 
 
 def test_results_files_are_strict_json_and_round_trip(tmp_path, monkeypatch):
