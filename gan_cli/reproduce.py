@@ -64,6 +64,8 @@ def listing() -> str:
     figures_only = []
     for name in results.names():
         t = results.load(name)
+        if "targets" in t:  # verdicts computed from other tables: nothing to rerun
+            continue
         rows = [r for r in t.get("rows", []) if r.get("command") and "of" not in r]
         if not rows:
             figures_only.append(name)  # measured before their runs were kept
@@ -235,6 +237,10 @@ def reproduce(argv: list[str]) -> int:
         table = results.load(args.name)
     except FileNotFoundError as exc:
         raise GanError(str(exc)) from None
+    if "targets" in table:
+        named = sorted({part["table"] for t in table["targets"] for part in t.get("of", [])})
+        raise GanError(f"{args.name}: verdicts computed from other tables; rerun those "
+                       f"({', '.join(named)})")  # fmt: skip
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else table["seeds"]
     wanted = args.rows.split(",") if args.rows else [r["name"] for r in table["rows"]]
     if args.quick and not args.rows:  # the rows the quick version reruns (default: all)

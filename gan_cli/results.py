@@ -134,7 +134,10 @@ def cell(figure: dict | None) -> str:
 
 def markdown(table: dict) -> str:
     """The table as markdown: a line per row (mean ± std over its seeds), then the paper's;
-    time columns where runs recorded them, a verdict column where rows have one."""
+    time columns where runs recorded them, a verdict column where rows have one. A file of
+    targets (`targets`) is a table of verdicts instead (targets_markdown)."""
+    if "targets" in table:
+        return targets_markdown(table)
     metrics, rows = table["metrics"], table["rows"]
     timed = any(r.get(k) is not None for row in rows for r in row.get("runs", [])
                 for k in ("wall_s", "cpu_s"))  # fmt: skip
@@ -164,6 +167,50 @@ def markdown(table: dict) -> str:
         cells += [""] * (len(head) - len(cells))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+OPS = {"<=": (lambda v, b: v <= b, "≤"), ">=": (lambda v, b: v >= b, "≥")}
+
+
+def targets_markdown(table: dict) -> str:
+    """A line per target: its bounds, and the verdict computed from every run (each seed of each
+    row) of the tables it names: met, with the worst value of each metric and where it was; or
+    missed, with each run that misses. A target measured outside the tables (`measured`) shows
+    its recorded text."""
+    lines = ["| command | target | result | time a run |", "| --- | --- | --- | --- |"]
+    for target in table["targets"]:
+        bounds = target.get("bounds", {})
+        wanted = target.get("target") or ", ".join(f"{m} {OPS[op][1]} {number(b)}"
+                                                   for m, (op, b) in bounds.items())  # fmt: skip
+        result = target.get("measured") or verdict(target, bounds)
+        if target.get("note"):
+            result += f" ({target['note']})"
+        lines.append(f"| `{target['command']}` | {wanted} | {result} | {target.get('time', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def verdict(target: dict, bounds: dict) -> str:
+    runs = [(row["name"], run) for part in target["of"] for row in load(part["table"])["rows"]
+            if part["rows"] is None or row["name"] in part["rows"]
+            for run in row.get("runs", [])]  # fmt: skip
+    if not runs:
+        return "not measured"
+    missed, worst = [], []
+    for metric, (op, bound) in bounds.items():
+        check, sign = OPS[op]
+        seen = [(run["metrics"][metric], name, run["seed"]) for name, run in runs
+                if metric in run["metrics"]]  # fmt: skip
+        if len(seen) < len(runs):
+            missed.append(f"{metric} not measured in {len(runs) - len(seen)} runs")
+        missed += [f"{metric} {number(v)} (not {sign} {number(bound)}: {name}, seed {seed})"
+                   for v, name, seed in seen if not check(v, bound)]  # fmt: skip
+        if seen:
+            v, name, seed = (max if op == "<=" else min)(seen)
+            where = f"{name}, seed {seed}" if len({n for n, _ in runs}) > 1 else f"seed {seed}"
+            worst.append(f"{metric} {number(v)} ({where})")
+    if missed:
+        return "**missed**: " + "; ".join(missed)
+    return f"**met** by each of {len(runs)} runs; the worst: " + ", ".join(worst)
 
 
 def _seeds(seeds: list[int]) -> str:

@@ -212,5 +212,20 @@ def test_the_layout_section_names_every_module_and_only_what_exists():
 
 def test_reproduce_list_names_every_results_table():
     listed = reproduce.listing()
-    missing = [name for name in results.names() if name not in listed]
+    missing = [n for n in results.names() if n not in listed and "targets" not in results.load(n)]
     assert not missing, f"gan reproduce --list leaves out {missing}"
+
+
+def test_a_target_verdict_is_computed_from_every_run_it_names(tmp_path, monkeypatch):
+    """The defaults' targets are not typed: a run that misses a bound turns the verdict into
+    **missed**, naming the run; met shows each metric's worst run."""
+    monkeypatch.setenv("GAN_CLI_RESULTS", str(tmp_path))
+    runs = [{"seed": s, "metrics": {"fid": f, "classes": 10}} for s, f in enumerate([6, 9, 31])]
+    results.save("t", {"title": "t", "metrics": ["fid"], "seeds": [0, 1, 2],
+                       "rows": [{"name": "a", "command": "gan train", "runs": runs}]})  # fmt: skip
+    target = {"command": "gan train", "of": [{"table": "t", "rows": ["a"]}]}
+    missed = results.verdict(target, {"fid": ["<=", 30], "classes": [">=", 10]})
+    assert missed == "**missed**: fid 31 (not ≤ 30: a, seed 2)"
+    met = results.verdict(target, {"fid": ["<=", 40]})
+    assert met == "**met** by each of 3 runs; the worst: fid 31 (seed 2)"
+    assert "not measured in 3 runs" in results.verdict(target, {"precision": [">=", 0.5]})
