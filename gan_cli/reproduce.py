@@ -205,9 +205,13 @@ def differs(ours: dict, stored: dict | None) -> bool | None:
 
 
 def compare(table: dict, name: str, ours: dict[str, list[dict]], stored_rows: dict) -> str:
-    """Ours, the stored figure and the paper's, metric by metric, and a verdict each."""
+    """Ours, the stored figure and the paper's (a column per row of the paper's table), metric
+    by metric, and a verdict each."""
     paper = table.get("paper") or {}
-    lines = [f"{'row':<22} {'metric':<14} {'ours':>18} {'stored':>18}  verdict"]
+    papers = paper.get("rows", [])
+    head = f"{'row':<22} {'metric':<14} {'ours':>18} {'stored':>18}"
+    head += "".join(f" {p['name'][:14]:>14}" for p in papers)
+    lines = [f"{head}  verdict"]
     for row_name, runs in ours.items():
         for metric in table["metrics"]:
             mine = results.stats([r["metrics"][metric] for r in runs if metric in r["metrics"]])
@@ -215,12 +219,17 @@ def compare(table: dict, name: str, ours: dict[str, list[dict]], stored_rows: di
             ref = results.row_stats(stored, metric) if stored else None
             verdict = {None: "no stored figure", True: "DIFFERS beyond the stored spread",
                        False: "within the stored spread"}[differs(mine, ref)]  # fmt: skip
+            published = "".join(f" {_paper_cell(p, metric):>14}" for p in papers)
             lines.append(f"{row_name:<22} {metric:<14} {results.cell(mine):>18} "
-                         f"{results.cell(ref):>18}  {verdict}")  # fmt: skip
-    for prow in paper.get("rows", []):
-        shown = ", ".join(f"{m} {results.number(v)}" for m, v in prow["metrics"].items())
-        lines.append(f"paper: {prow['name']} ({paper['source']}): {shown}")
+                         f"{results.cell(ref):>18}{published}  {verdict}")  # fmt: skip
+    if papers:
+        lines.append(f"paper: {paper['source']} ({', '.join(p['name'] for p in papers)})")
     return "\n".join(lines)
+
+
+def _paper_cell(paper_row: dict, metric: str) -> str:
+    value = paper_row["metrics"].get(metric)
+    return "-" if value is None else results.number(value)
 
 
 def machine_key(runs: list[dict]) -> str:

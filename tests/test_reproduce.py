@@ -51,6 +51,10 @@ def test_reproduce_stores_compares_and_keeps_quick_runs_apart(tables, workdir):
     out = reproduce(tables, "tiny", "--update", cwd=workdir)
     assert out.returncode == 0, out.stderr
     assert "no stored figure" in out.stdout and "A paper" in out.stdout
+    # the paper's figures side by side with ours: a column per row of its table
+    lines = {tuple(ln.split()[:2]): ln.split() for ln in out.stdout.splitlines()}
+    assert lines[("row", "metric")][-2:] == ["GAN", "verdict"]
+    assert lines[("small", "modes")][-4] == "17.3" and lines[("small", "high_quality")][-4] == "-"
     stored = json.loads((tables / "tiny.json").read_text())
     runs = stored["rows"][0]["runs"]
     assert [r["seed"] for r in runs] == [0, 1]
