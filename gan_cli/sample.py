@@ -45,7 +45,10 @@ def load_generator(path: str | Path, device: torch.device, ema: bool = True,
     p = Path(path).expanduser()
     if not p.exists():
         raise CheckpointError(f"ckpt={path}: no such file or folder")
-    runfolder.check_tree(run_dir_of(p))
+    if p.is_dir() or p.parent.name == "checkpoints":  # a run folder: walked for links first
+        runfolder.check_tree(run_dir_of(p))
+    # (a loose file is the one thing read, opened without following a link: the folder it
+    # lies in, ~/Downloads say, is not a run folder and is not walked)
     file = checkpoint_of(str(p), run_dir_of(p))
     state = checkpoint.load(file)  # on the CPU; G moves to `device` below
     stored.require(state, file, fields)

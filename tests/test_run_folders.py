@@ -349,3 +349,28 @@ def test_a_checkpoint_is_opened_without_following_a_link(tmp_path):
     os.mkfifo(tmp_path / "fifo.pt")
     with no_hang(), pytest.raises(CheckpointError, match="not a regular file"):
         checkpoint.load(tmp_path / "fifo.pt")
+
+
+def test_a_loose_checkpoint_file_is_read_without_walking_its_folder(tmp_path):
+    """`gan sample ckpt=~/Downloads/x.pt`: the folder around a loose file is not a run folder
+    (a link elsewhere in it refused the command); the file itself is still never a link."""
+    from gan_cli.networks import build_networks
+    from gan_cli.sample import load_generator
+
+    model = {"_target_": "gan_cli.models.mlp.build", "latent_dim": 4, "hidden": 8, "depth": 2}
+    G, _ = build_networks(model, [], (2,))
+    file = tmp_path / "x.pt"
+    torch.save({"format": checkpoint.FORMAT, "config": {"model": model}, "data_shape": [2],
+                "G": G.state_dict(), "step": 1}, file)  # fmt: skip
+    (tmp_path / "unrelated").symlink_to("/")
+    loaded, state = load_generator(file, torch.device("cpu"))
+    assert state["step"] == 1 and loaded.latent_dim == 4
+    (tmp_path / "link.pt").symlink_to(file)
+    with pytest.raises(CheckpointError, match="link.pt: a symbolic link; refused"):
+        load_generator(tmp_path / "link.pt", torch.device("cpu"))
+    run = tmp_path / "run" / "checkpoints"  # inside a run folder, the folder is walked
+    run.mkdir(parents=True)
+    (run / "last.pt").write_bytes(file.read_bytes())
+    (run.parent / "train.log").symlink_to(tmp_path / "unrelated")
+    with pytest.raises(UnsafeRunFolder, match="train.log: a symbolic link inside a run folder"):
+        load_generator(run / "last.pt", torch.device("cpu"))
