@@ -23,11 +23,11 @@ from gan_cli.errors import CheckpointError, ConfigError
 from gan_cli.generation import truncation_options
 from gan_cli.metrics.evaluate import Evaluator
 from gan_cli.registry import resolve
+from gan_cli.replay import REPLAYED_KEYS
 from gan_cli.resume import latest, run_dir_of
 from gan_cli.runtime import pick_device
 from gan_cli.sample import load_generator
 from gan_cli.schemas import SCHEMAS  # every schema, those beside the code too
-from gan_cli.stored import REPLAYED_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ DATA_KEYS = tuple(k.removeprefix("dataset.") for k in sorted(REPLAYED_KEYS)
 
 def data_node(state: dict, path: Path, cfg: EvalCommandConfig) -> dict:
     """The data set a checkpoint was trained on, rebuilt from its stored config through the
-    replay allow-list (stored.py): its registered loader and shape settings; local paths from
+    replay allow-list (replay.py): its registered loader and shape settings; local paths from
     the command line (`dataset.path=`, `dataset.root=`), never from the checkpoint. Its shape is
     checked against the checkpoint's before anything is loaded."""
     saved = state["config"].get("dataset")

@@ -4,7 +4,7 @@ The `gan` front calls `resume_argv()` before Hydra composes anything; torch is i
 only when there is a checkpoint to read.
 
 `gan train resume=PATH` (a run dir, or a checkpoint file) replays the settings stored in the
-checkpoint (stored.py: an allow-list, never paths), adds the ones given now (which win), and
+checkpoint (replay.py: an allow-list, never paths), adds the ones given now (which win), and
 runs in that run's directory; the task then loads the checkpoint. Rerunning a command with the same
 `hydra.run.dir` resumes from `checkpoints/last.pt` when there is one.
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from gan_cli import runfolder, stored
+from gan_cli import replay, runfolder, stored
 from gan_cli.errors import CheckpointError, ConfigError
-from gan_cli.stored import NEVER as NEVER_REPLAYED  # noqa: F401 - train.py's filter
-from gan_cli.stored import override_key
+from gan_cli.replay import NEVER as NEVER_REPLAYED  # noqa: F401 - train.py's filter
+from gan_cli.replay import override_key
 
 # Settings a checkpoint must share with the run that continues it. Everything else (steps,
 # intervals, learning rates, device, precision) may change on resume.
@@ -127,7 +127,7 @@ VALUED_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--con
 def resume_argv(argv: list[str]) -> list[str]:
     """Rewrite `gan train` arguments for continuing a run.
 
-    `resume=PATH`: replay the config stored in that checkpoint (stored.replay: its group
+    `resume=PATH`: replay the config stored in that checkpoint (replay.replay: its group
     choices and, through an allow-list, its values), then the settings given now (which win),
     in the checkpoint's run directory. Whenever the run directory already exists, it is checked
     first (no links, no shared files: runfolder.py), and Hydra's record of this invocation goes
@@ -147,7 +147,7 @@ def resume_argv(argv: list[str]) -> list[str]:
         ckpt = checkpoint_of(given, run_dir_of(path))
         state = load(ckpt)
         stored.require(state, ckpt, ("config", "choices", "overrides"))
-        original = stored.replay(state["config"], choices_of(state, ckpt), ckpt)
+        original = replay.replay(state["config"], choices_of(state, ckpt), ckpt)
         flags = [a for i, a in enumerate(argv) if a.startswith("-")
                  or (i > 0 and argv[i - 1] in VALUED_FLAGS)]  # fmt: skip
         now = [a for a in argv if override_key(a) != "resume" and a not in flags]
@@ -184,7 +184,7 @@ def choices_of(state: dict, origin: Path) -> dict[str, str]:
     conf/ whose `_target_` built it."""
     saved = state.get("choices") or {}
     out = {}
-    for group in stored.REPLAYED_GROUPS:
+    for group in replay.REPLAYED_GROUPS:
         name = saved.get(group)
         if name is None:
             node = state["config"].get(group)

@@ -15,7 +15,7 @@ from conftest import run_gan, spec_of
 
 from gan_cli import checkpoint
 from gan_cli.losses.minimax import Minimax
-from gan_cli.stored import REPLAYED_GROUPS
+from gan_cli.replay import REPLAYED_GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = ("minimax", "non_saturating", "wasserstein", "hinge")  # the README's plain sweep
