@@ -177,15 +177,17 @@ def machine() -> dict:
 
 
 def gpu_section(result: dict | None) -> str:
-    """The CUDA rows (cuda.json), or a line saying none were measured."""
-    lines = ["## CUDA (`make gpu-check`)", ""]
-    if not result or not result["rows"]:
-        return "\n".join([*lines, "GPU figures are not measured yet: no GPU was available."])
-    m, steps = result["machine"], result["steps"]
-    lines += [f"Measured on {m.get('gpu', '?')} ({m['date']}, torch {m['torch']}); 64x64, random "
-              f"images, {steps['timed']} steps timed after {steps['warmup']}, median of "
-              f"{result['repeats']} runs of each loop. {result.get('note', '')}".rstrip(), "",
-              *table_rows(result["rows"])]  # fmt: skip
+    """The CUDA rows (cuda.json): each `make gpu-check` run with its own machine and settings,
+    or a line saying none were measured."""
+    lines = ["## CUDA (`make gpu-check`)"]
+    for run in (result or {}).get("runs", []):
+        m, steps = run["machine"], run["steps"]
+        lines += ["", f"Measured on {m.get('gpu', '?')} ({m['date']}, torch {m['torch']}); "
+                  f"64x64, random images, {steps['timed']} steps timed after "
+                  f"{steps['warmup']}, median of {run['repeats']} runs of each loop. "
+                  f"{run.get('note', '')}".rstrip(), "", *table_rows(run["rows"])]  # fmt: skip
+    if len(lines) == 1:
+        lines += ["", "GPU figures are not measured yet: no GPU was available."]
     return "\n".join(lines)
 
 
@@ -196,7 +198,7 @@ def read(name: str) -> dict | None:
 
 def write(name: str, result: dict) -> None:
     DATA.mkdir(parents=True, exist_ok=True)
-    (DATA / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (DATA / f"{name}.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
 
 
 def render() -> str:
@@ -239,19 +241,13 @@ def gpu_check(repeats: int, models: list[str] | None = None) -> None:
                                                                    "channel_max=256"))]  # fmt: skip
     cases = [c for c in cases if not models or c.model in models]
     steps = {"warmup": WARMUP * GPU_STEPS, "timed": TIMED * GPU_STEPS}
-    result = {"machine": machine(), "repeats": repeats, "steps": steps, "rows": []}
-    kept = (read("cuda") or {"rows": []})["rows"]  # rows of other models (a run of one `--model`)
+    run = {"machine": machine(), "repeats": repeats, "steps": steps, "rows": []}
+    earlier = (read("cuda") or {"runs": []})["runs"]  # kept: each with its own machine
     for case in cases:
-        result["rows"] += measure([case], repeats)
-        done = {_case_key(r) for r in result["rows"]}
-        write("cuda", {**result, "rows": [r for r in kept if _case_key(r) not in done]
-                                         + result["rows"]})  # fmt: skip
+        run["rows"] += measure([case], repeats)
+        write("cuda", {"runs": [*earlier, run]})
         (HERE / "RESULTS.md").write_text(render())
     print(gpu_section(read("cuda")))
-
-
-def _case_key(row: dict) -> tuple:
-    return (row["model"], row["batch"], row["precision"], row["channels_last"], row["compile"])
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from gan_cli.generation import truncation_options
 from gan_cli.metrics.evaluate import Evaluator
 from gan_cli.registry import resolve
 from gan_cli.replay import REPLAYED_KEYS
-from gan_cli.resume import latest, run_dir_of
+from gan_cli.resume import check_folder_of, latest
 from gan_cli.runtime import pick_device
 from gan_cli.sample import load_generator
 from gan_cli.schemas import SCHEMAS  # every schema, those beside the code too
@@ -38,7 +38,7 @@ def find_checkpoints(spec) -> list[Path]:
     for item in [spec] if isinstance(spec, str) else list(spec):
         p = Path(str(item)).expanduser()
         if p.exists():
-            runfolder.check_tree(p if p.is_dir() else run_dir_of(p))
+            check_folder_of(p)
         if p.is_file():
             found.append(p)
         elif (p / "checkpoints").is_dir():

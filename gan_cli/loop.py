@@ -183,10 +183,15 @@ def resume(r: Run) -> None:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise CheckpointError(f"{last_ckpt} does not fit this model ({first})") from None
     r.fixed_z = state["fixed_z"].to(r.rt.device, torch.float32)
-    if state.get("best", {}).get("metric") == r.best["metric"]:  # the same measure as now
-        r.best = state["best"]
+    best = state.get("best", {})
+    if best.get("metric") == r.best["metric"] and _finite(best.get("value")):  # the same
+        r.best = best  # measure as now, and a score a later one can beat (not inf, -inf, nan)
     r.start = int(state["step"])
     log.info("resumed from %s at step %d", last_ckpt, r.start)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def open_outputs(r: Run, started: float) -> None:

@@ -53,22 +53,22 @@ def load(name: str) -> dict:
 
 
 def load_file(path: Path) -> dict:
-    return json.loads(path.read_text(), object_hook=_unknown_as_nan)
+    return json.loads(path.read_text(), object_hook=_numbers)
 
 
 def save(name: str, table: dict) -> None:
-    """Strict JSON (an unknown figure, NaN in memory, is null; an infinite one "inf"), written
-    as a new file renamed into place."""
+    """Strict JSON (a non-finite figure, which JSON has no number for, is the string "nan",
+    "inf" or "-inf"), written as a new file renamed into place."""
     text = json.dumps(_strict(table), indent=1, allow_nan=False) + "\n"
     runfolder.write_text(folder() / f"{name}.json", text)
 
 
-INFINITE = {"inf": math.inf, "-inf": -math.inf}
+NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 def _strict(node):
     if isinstance(node, float) and not math.isfinite(node):
-        return None if math.isnan(node) else str(node)
+        return str(node)
     if isinstance(node, dict):
         return {k: _strict(v) for k, v in node.items()}
     if isinstance(node, list):
@@ -76,13 +76,9 @@ def _strict(node):
     return node
 
 
-def _unknown_as_nan(node: dict) -> dict:
-    """Back from strict JSON: a summary's unknown mean or spread (null) is NaN to the
-    arithmetic, "inf" and "-inf" are infinite."""
-    out = {k: INFINITE.get(v, v) if isinstance(v, str) else v for k, v in node.items()}
-    if "mean" in out and "std" in out:
-        out.update({k: math.nan for k in ("mean", "std") if out[k] is None})
-    return out
+def _numbers(node: dict) -> dict:
+    """Back from strict JSON: "nan", "inf" and "-inf" are numbers again."""
+    return {k: NON_FINITE.get(v, v) if isinstance(v, str) else v for k, v in node.items()}
 
 
 def names() -> list[str]:

@@ -37,6 +37,15 @@ def run_dir_of(path: Path) -> Path:
     return path
 
 
+def check_folder_of(path: Path) -> None:
+    """Before `gan sample`/`gan eval` read `path`: a run or sweep folder, or a checkpoint in a
+    run's checkpoints/, is walked for links (runfolder.check_tree). A loose checkpoint file is
+    the one thing read (opened without following a link): the folder around it, ~/Downloads
+    say, is not a run folder and is not walked."""
+    if path.is_dir() or path.parent.name == "checkpoints":
+        runfolder.check_tree(run_dir_of(path))
+
+
 def latest(folder: Path) -> Path | None:
     """The newest complete checkpoint in a checkpoints/ folder.
 
@@ -189,7 +198,7 @@ def choices_of(state: dict, origin: Path) -> dict[str, str]:
         if name is None:
             node = state["config"].get(group)
             target = node.get("_target_") if isinstance(node, dict) else None
-            name = _options(group).get(target)
+            name = _options(group).get(target) if isinstance(target, str) else None
             if name is None:
                 raise CheckpointError(f"{origin}: no option of conf/{group}/ builds {target!r}; "
                                       "this version cannot continue the run")  # fmt: skip

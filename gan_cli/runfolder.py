@@ -117,10 +117,12 @@ def _regular(info: os.stat_result) -> bool:
 # C0 and C1 control characters but tab: ANSI escapes (ESC), line breaks, the terminal's OSC;
 # and Unicode's invisible format characters that reorder or hide what is shown: the bidi
 # embeddings, overrides and isolates (U+202A-202E, U+2066-2069, the marks U+200E/F, U+061C),
-# zero-width spaces and joiners, word joiner, BOM, soft hyphen (Trojan Source, CVE-2021-42574)
+# zero-width spaces and joiners, word joiner, BOM, soft hyphen (Trojan Source, CVE-2021-42574);
+# the line and paragraph separators (splitlines() breaks a line at them) and the tag
+# characters that hide text (U+E0000-E007F)
 CONTROL = re.compile(
-    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e"
-    r"\u2060-\u206f\ufeff\ufff9-\ufffb]"
+    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+    r"\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
 
 
@@ -134,7 +136,9 @@ def printable(text: object) -> str:
 
 def _escape(match: re.Match) -> str:
     char = match[0]
-    return repr(char)[1:-1] if ord(char) < 0xA0 else f"\\u{ord(char):04x}"
+    if ord(char) < 0xA0:
+        return repr(char)[1:-1]
+    return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
 
 
 def as_float(value: object) -> float | None:
@@ -191,7 +195,7 @@ def filter_lines(path: Path, keep: Callable[[bytes], bool], limit: int, what: st
     _require_inside(root, path)
     fd, tmp = new_temporary(path)
     try:
-        with open_read(path, limit, what) as src, os.fdopen(fd, "wb") as dst:
+        with os.fdopen(fd, "wb") as dst, open_read(path, limit, what) as src:
             for line in src:
                 if keep(line):
                     dst.write(line if line.endswith(b"\n") else line + b"\n")

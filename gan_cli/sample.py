@@ -29,7 +29,7 @@ from gan_cli.networks import (
     build_stabilizers,
     check_size,
 )
-from gan_cli.resume import checkpoint_of, run_dir_of
+from gan_cli.resume import check_folder_of, checkpoint_of, run_dir_of
 from gan_cli.runtime import pick_device
 from gan_cli.samples import image_grid, picture, save_png, scatter
 
@@ -45,10 +45,7 @@ def load_generator(path: str | Path, device: torch.device, ema: bool = True,
     p = Path(path).expanduser()
     if not p.exists():
         raise CheckpointError(f"ckpt={path}: no such file or folder")
-    if p.is_dir() or p.parent.name == "checkpoints":  # a run folder: walked for links first
-        runfolder.check_tree(run_dir_of(p))
-    # (a loose file is the one thing read, opened without following a link: the folder it
-    # lies in, ~/Downloads say, is not a run folder and is not walked)
+    check_folder_of(p)
     file = checkpoint_of(str(p), run_dir_of(p))
     state = checkpoint.load(file)  # on the CPU; G moves to `device` below
     stored.require(state, file, fields)

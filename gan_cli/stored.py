@@ -166,18 +166,25 @@ def _finite(low: float, high: float) -> Callable[[Any], bool]:
 
 _state_number = _finite(-MAX_COUNT, MAX_COUNT)  # a number in an optimiser's or stabiliser's state
 _seconds = _finite(0, 1e12)  # wall or CPU time of a run: up to 30,000 years
-_score = _finite(-1e300, 1e300)
+
+
+def _score(v: Any) -> bool:
+    """A float, finite or not (NaN too), or an integer a float holds."""
+    return (isinstance(v, float) and math.isnan(v)) or _finite(-math.inf, math.inf)(v)
 
 
 def _best(v: Any) -> bool | str:
-    """{"metric", "value", "step"} of checkpoints/best.pt: a finite score and its step, or
-    None for both before the first evaluation."""
+    """{"metric", "value", "step"} of checkpoints/best.pt: a score and its step, or None for
+    both before the first evaluation. The score is a float (an integer no float holds is
+    refused); a non-finite one (inf: a run before NaN and inf scores were kept from the best,
+    or a crafted -inf no score could beat) counts as no best yet on resume (loop.resume)."""
     if not isinstance(v, dict) or set(v) != {"metric", "value", "step"}:
         return "is not {metric, value, step}"
     value, step, metric = v["value"], v["step"], v["metric"]
     ok = (isinstance(metric, str) and len(metric) <= 200 and (value is None) == (step is None)
-          and (value is None or _score(value) and is_count(step) is True))  # fmt: skip
-    return ok or "has a metric, value or step of the wrong type (a finite score and a count)"
+          and (value is None or _score(value))
+          and (step is None or is_count(step) is True))  # fmt: skip
+    return ok or "has a metric, value or step of the wrong type (a score and a count)"
 
 
 def _data(v: Any) -> bool | str:
@@ -294,47 +301,71 @@ def check_optimizer(saved: dict, opt: Any, path: Path, name: str) -> None:
     into, before torch's load_state_dict: that checks neither shapes (a wrong one fails at the
     first step) nor sizes (it converts each state tensor to its parameter's dtype, a copy of
     whatever size the tensor declares), nor that the state is complete (a missing `exp_avg` is
-    a KeyError at the first step). Each parameter's state holds the tensors this optimiser
-    keeps (`_state_keys`), each of its parameter's shape; `step` is one number."""
-    import torch
-
-    params = [p for group in opt.param_groups for p in group["params"]]
-    expected = _state_keys(opt)
+    a KeyError at the first step). Each parameter's state holds what this optimiser keeps
+    (`_state_kinds`: tensors of its parameter's shape, `step` one finite count), nothing else."""
+    groups = [(g, p) for g in opt.param_groups for p in g["params"]]
+    kinds = [_state_kinds(opt, g) for g in opt.param_groups]
     try:
-        ids = [i for group in saved["param_groups"] for i in group["params"]]
-        if len(ids) != len(params):
+        ids = [i for group in saved["param_groups"] for i in _dict(group)["params"]]
+        if len(ids) != len(groups):
             raise CheckpointError(f"{path}: field '{name}.param_groups' holds {len(ids)} "
-                                  f"parameters; this model has {len(params)}")  # fmt: skip
-        for i, param in zip(ids, params, strict=True):
-            entry = saved["state"].get(i, {})  # none yet: the optimiser makes it at its step
-            if entry and expected is not None and set(entry) != expected:
+                                  f"parameters; this model has {len(groups)}")  # fmt: skip
+        for i, (group, param) in zip(ids, groups, strict=True):
+            entry = _dict(_dict(saved["state"]).get(i, {}))  # none yet: made at the first step
+            expected = kinds[next(n for n, g in enumerate(opt.param_groups) if g is group)]
+            if entry and expected is not None and set(entry) != set(expected):
                 raise CheckpointError(f"{path}: field '{name}.state.{i}' holds "
                                       f"{', '.join(map(str, entry))}; this optimiser keeps "
                                       f"{', '.join(sorted(expected))}")  # fmt: skip
             for key, value in entry.items():
-                at = f"{path}: field '{name}.state.{i}.{key}'"
-                if not isinstance(value, torch.Tensor):  # a number: float() at the step
-                    raise CheckpointError(f"{at} is {type(value).__name__}, not a tensor")
-                if not (value.numel() == 1 if key == "step" else value.shape == param.shape):
-                    raise CheckpointError(f"{at} has shape {list(value.shape)}, not its "
-                                          f"parameter's {list(param.shape)}")  # fmt: skip
-    except (KeyError, TypeError, AttributeError):
+                _check_state_value(value, key, param, (expected or {}).get(key, "tensor"),
+                                   f"{path}: field '{name}.state.{i}.{key}'")  # fmt: skip
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError):
         raise CheckpointError(f"{path}: field {name!r} is not an optimiser's state") from None
 
 
-def _state_keys(opt: Any) -> set[str] | None:
-    """The state an optimiser of `opt`'s kind and settings keeps per parameter (Adam: step,
-    exp_avg, exp_avg_sq; more with amsgrad), read from a twin that takes one step on a
-    one-element parameter of the same device and dtype. None if no twin can be made."""
+def _dict(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError("not a dict")
+    return value
+
+
+def _check_state_value(value: Any, key: str, param: Any, kind: str, at: str) -> None:
     import torch
 
-    group = opt.param_groups[0]
+    if kind == "none" and value is None:  # e.g. SGD without momentum keeps None
+        return
+    if not isinstance(value, torch.Tensor):  # a number: float() at the step
+        raise CheckpointError(f"{at} is {type(value).__name__}, not a tensor")
+    if key == "step":  # one finite count (a bool tensor fails at `+= 1`, mid-run)
+        ok = (value.numel() == 1 and value.dtype != torch.bool and not value.is_complex()
+              and bool(torch.isfinite(value).all()) and 0 <= float(value) <= MAX_COUNT)  # fmt: skip
+        if not ok:
+            raise CheckpointError(f"{at} is not one count in [0, {MAX_COUNT}] (shape "
+                                  f"{list(value.shape)})")  # fmt: skip
+    elif value.shape != param.shape:
+        raise CheckpointError(f"{at} has shape {list(value.shape)}, not its parameter's "
+                              f"{list(param.shape)}")  # fmt: skip
+
+
+def _state_kinds(opt: Any, group: dict) -> dict[str, str] | None:
+    """What an optimiser of `opt`'s kind keeps per parameter with `group`'s settings (Adam:
+    step, exp_avg, exp_avg_sq; more with amsgrad), key -> "tensor" or "none", read from a twin
+    that takes one step on a one-element parameter of the same device and dtype. Settings its
+    constructor does not take (a scheduler's `initial_lr`) are left out; None if no twin can
+    be made."""
+    import inspect
+
+    import torch
+
+    takes = inspect.signature(type(opt)).parameters
+    settings = {k: v for k, v in group.items() if k != "params" and k in takes}
     like = group["params"][0]
     probe = torch.zeros(1, device=like.device, dtype=like.dtype, requires_grad=True)
     try:
-        twin = type(opt)([probe], **{k: v for k, v in group.items() if k != "params"})
+        twin = type(opt)([probe], **settings)
         probe.grad = torch.zeros_like(probe)
         twin.step()
-    except (TypeError, ValueError, RuntimeError):  # settings a plain constructor does not take
+    except (TypeError, ValueError, RuntimeError):
         return None
-    return {str(k) for k in twin.state[probe]}
+    return {str(k): "none" if v is None else "tensor" for k, v in twin.state[probe].items()}

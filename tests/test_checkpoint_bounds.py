@@ -65,7 +65,10 @@ def test_a_container_shared_or_holding_itself_is_walked_once(tmp_path):
     ("saved_state", "says"),
     [
         ({0: {**ADAM, "exp_avg": torch.zeros(3)}}, "state.0.exp_avg' has shape"),
-        ({1: {**ADAM, "step": torch.zeros(2)}}, "state.1.step' has shape"),
+        ({1: {**ADAM, "step": torch.zeros(2)}}, r"state.1.step' is not one count .*shape \[2\]"),
+        ({1: {**ADAM, "step": torch.tensor(True)}}, "state.1.step' is not one count"),
+        ({1: {**ADAM, "step": torch.tensor(float("inf"))}}, "state.1.step' is not one count"),
+        ({1: torch.zeros(3)}, "is not an optimiser's state"),  # a tensor where a dict is
         ("bogus", "is not an optimiser's state"),
         # a missing moment is a KeyError at the first step; a step of 10**400 overflows there
         (
@@ -180,9 +183,9 @@ def test_the_counts_of_gan_sample_and_gan_eval_are_bounded(make):
         # overflow, or never be beaten, where it is used
         ("wall_s", 10**400, "is not seconds"),
         ("cpu_s", float("inf"), "is not seconds"),
-        ("best", {"metric": "fid", "value": float("-inf"), "step": 5}, "a finite score"),
-        ("best", {"metric": "fid", "value": 10**400, "step": 5}, "a finite score"),
-        ("best", {"metric": "fid", "value": 1.0, "step": 2**70}, "a finite score"),
+        ("best", {"metric": "fid", "value": 10**400, "step": 5}, "a score and a count"),
+        ("best", {"metric": "fid", "value": "1", "step": 5}, "a score and a count"),
+        ("best", {"metric": "fid", "value": 1.0, "step": 2**70}, "a score and a count"),
         ("best", {"metric": "fid", "value": 1.0, "step": 5, "extra": 1}, "is not {metric"),
         ("stabilizers", {"ema": {"updates": 10**400}}, "is not a finite number"),
         ("stabilizers", {"diffaugment": {"seen": float("inf")}}, "is not a finite number"),
@@ -197,6 +200,35 @@ def test_a_malformed_field_is_one_line_naming_it(name, value, says):
     assert says in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_a_groups_list_of_tensors_is_one_line():
+    opt = torch.optim.Adam(torch.nn.Linear(2, 4).parameters())
+    state = {"state": {}, "param_groups": [torch.zeros(3)]}
+    with pytest.raises(CheckpointError, match="field 'opt_g' is not an optimiser's state"):
+        stored.check_optimizer(state, opt, Path("x.pt"), "opt_g")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: torch.optim.SGD(ps, lr=0.1),  # keeps momentum_buffer None
+        lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: torch.optim.RMSprop(ps),
+        lambda ps: torch.optim.Adam(ps, amsgrad=True),
+    ],
+    ids=["sgd", "sgd-momentum", "rmsprop", "adam-amsgrad"],
+)
+def test_what_an_optimiser_stores_passes_the_check(make):
+    net = torch.nn.Linear(2, 4)
+    opt = make(net.parameters())
+    torch.optim.lr_scheduler.StepLR(opt, 10)  # adds `initial_lr` to the group
+    net(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    fresh = make(torch.nn.Linear(2, 4).parameters())
+    torch.optim.lr_scheduler.StepLR(fresh, 10)
+    stored.check_optimizer(opt.state_dict(), fresh, Path("x.pt"), "opt_g")
+    fresh.load_state_dict(opt.state_dict())
+
+
 def test_what_a_run_stores_passes_the_checks():
     opt = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), amsgrad=True)
     opt.param_groups[0]["params"][0].grad = torch.ones(2, 2)
@@ -208,8 +240,9 @@ def test_what_a_run_stores_passes_the_checks():
              "stabilizers": {"ema": {"updates": 40}}, "opt_g": opt.state_dict()}  # fmt: skip
     stored.require(state, Path("x.pt"), tuple(state))
     stored.check_optimizer(state["opt_g"], opt, Path("x.pt"), "opt_g")
-    state["best"] = {"metric": "fid", "value": 6.5, "step": 3000}
-    stored.require(state, Path("x.pt"), ("best",))
+    for value in (6.5, float("inf"), float("nan")):  # reverse KL is inf with no mode hit
+        state["best"] = {"metric": "fid", "value": value, "step": 3000}
+        stored.require(state, Path("x.pt"), ("best",))
 
 
 def test_a_diverged_score_never_becomes_the_best():
@@ -251,8 +284,9 @@ def test_gan_sample_bounds_the_noise_it_draws(tmp_path):
         lambda: SampleConfig(ckpt="x", seed=2**70),
         lambda: SampleConfig(ckpt="x", interpolate=[1, -1]),
         lambda: EvalCommandConfig(ckpt="x", seed=-3),
+        lambda: EvalCommandConfig(ckpt="x", seed=True),
     ],
-    ids=["sample-seed", "interpolate", "eval-seed"],
+    ids=["sample-seed", "interpolate", "eval-seed", "bool"],
 )
 def test_a_seed_outside_what_generators_take_is_one_line(make):
     with pytest.raises(ConfigError, match=r"must be a whole number in \[0, 2\*\*32\)"):
@@ -292,6 +326,27 @@ def test_resuming_optimiser_state_of_another_shape_is_one_line(tmp_path):
     torch.save(state, run / "checkpoints" / "last.pt")
     line = error_line(run_gan("train", f"resume={run}", "steps=2", cwd=tmp_path))
     assert "last.pt: field 'opt_d.state.0.exp_avg' has shape [3]" in line
+
+
+@pytest.mark.e2e
+def test_a_best_score_no_run_could_beat_is_not_kept_on_resume(tmp_path):
+    """A stored best of inf modes (crafted; a -inf FID alike) would keep best.pt from ever
+    being written again: on resume it counts as no best yet, and the next evaluation writes
+    best.pt."""
+    run = tmp_path / "run"
+    args = tiny("model=mlp", "dataset=grid25", "eval.every=2", "eval.samples=500")
+    out = run_gan("train", *args, "steps=2", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    last = run / "checkpoints" / "last.pt"
+    state = checkpoint.load(last)
+    assert state["best"]["metric"] == "modes"  # higher is better
+    state["best"] = {**state["best"], "value": math.inf}
+    for old in (run / "checkpoints").glob("*.pt"):
+        old.unlink()
+    torch.save(state, last)
+    out = run_gan("train", *args, "steps=4", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert checkpoint.load(run / "checkpoints" / "best.pt")["best"]["step"] == 4
 
 
 def test_many_samples_are_made_a_part_at_a_time_and_equal_one_pass():

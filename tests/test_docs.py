@@ -68,6 +68,8 @@ def test_results_files_are_strict_json_and_round_trip(tmp_path, monkeypatch):
         monkeypatch.setenv("GAN_CLI_RESULTS", str(tmp_path))
         results.save(path.stem, results.load_file(path))
         assert (tmp_path / path.name).read_text() == text, path.name
+    for path in sorted((results.RESULTS / "benchmarks").glob("*.json")):
+        json.loads(path.read_text(), parse_constant=refuse)
 
 
 def test_the_readme_is_short_and_reaches_every_page():

@@ -262,9 +262,12 @@ def test_run_files_are_read_within_sane_limits(tmp_path, name, limit):
 def test_printable_shows_invisible_reordering_characters_as_escapes():
     """Bidi overrides and isolates, zero-width characters (Trojan Source): a name could show
     a different text than it is, in the terminal and in report.md."""
-    text = "run\u202eexe.txt\u2066x\u2069\u200b\u200d\ufeff\u00ad"
+    text = "run\u202eexe.txt\u2066x\u2069\u200b\u200d\ufeff\u00ad\u2028\U000e0041"
     shown = runfolder.printable(text)
-    assert shown == "run\\u202eexe.txt\\u2066x\\u2069\\u200b\\u200d\\ufeff\\u00ad"
+    assert shown == (
+        "run\\u202eexe.txt\\u2066x\\u2069\\u200b\\u200d\\ufeff\\u00ad\\u2028\\U000e0041"
+    )
+    assert len(shown.splitlines()) == 1
     assert runfolder.printable("é ü ß 数字 🙂") == "é ü ß 数字 🙂"  # the rest is left alone
     assert "\u202e" not in report.cell("a\u202eb")
 
@@ -365,6 +368,7 @@ def test_a_loose_checkpoint_file_is_read_without_walking_its_folder(tmp_path):
     (tmp_path / "unrelated").symlink_to("/")
     loaded, state = load_generator(file, torch.device("cpu"))
     assert state["step"] == 1 and loaded.latent_dim == 4
+    assert eval_cmd.find_checkpoints(str(file)) == [file]  # gan eval reads it alone too
     (tmp_path / "link.pt").symlink_to(file)
     with pytest.raises(CheckpointError, match="link.pt: a symbolic link; refused"):
         load_generator(tmp_path / "link.pt", torch.device("cpu"))
@@ -374,3 +378,5 @@ def test_a_loose_checkpoint_file_is_read_without_walking_its_folder(tmp_path):
     (run.parent / "train.log").symlink_to(tmp_path / "unrelated")
     with pytest.raises(UnsafeRunFolder, match="train.log: a symbolic link inside a run folder"):
         load_generator(run / "last.pt", torch.device("cpu"))
+    with pytest.raises(UnsafeRunFolder, match="train.log: a symbolic link inside a run folder"):
+        eval_cmd.find_checkpoints(str(run.parent))

@@ -53,7 +53,7 @@ class Checked:
         for name in names:
             value = getattr(self, name)
             values = value if isinstance(value, list | tuple) else [value]
-            ok = all(isinstance(v, int) and 0 <= v < SEEDS for v in values)
+            ok = all(type(v) is int and 0 <= v < SEEDS for v in values)  # (no bool)
             self.require(name, ok, f"a whole number in [0, 2**32) (seeds below {SEEDS:,})")
 
     def require_positive(self, *names: str) -> None:
