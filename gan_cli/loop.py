@@ -144,8 +144,12 @@ def set_up(job: Job, cfg: DictConfig, spec: TrainConfig) -> Run:
     if state is not None:
         check_data_shape(state, source.shape, last_ckpt)
     num_classes = classes_of(spec, source)  # > 0: a conditional model, fed the data's labels
+    # a conditional grid has a row per class, however small grid_size is: bounded as it is
+    n_grid = num_classes * max(1, spec.grid_size // num_classes) if num_classes else spec.grid_size
+    if n_grid > spec.grid_size and source.is_image:
+        spec.limits.check_picture(n_grid, "grid_size", source.shape)
     check_size(cfg.model, build_stabilizers(cfg.stabilizers), source.shape, num_classes,
-               spec.limits, "model", max(spec.batch_size, spec.grid_size, PART))  # fmt: skip
+               spec.limits, "model", max(spec.batch_size, n_grid, PART))  # fmt: skip
     rt.channels_last = choose_layout(cfg, spec, rt, source.shape, num_classes, state)
     batches = BatchStream(source, spec.batch_size, spec.seed, rt.device, rt.channels_last,
                           labels=num_classes > 0, rank=rt.rank,

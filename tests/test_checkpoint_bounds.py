@@ -329,6 +329,17 @@ def test_resuming_optimiser_state_of_another_shape_is_one_line(tmp_path):
 
 
 @pytest.mark.e2e
+def test_a_conditional_grid_is_bounded_by_its_row_per_class(tmp_path):
+    """grid_size=4 of a 10-class model makes 10 samples (a row per class): the picture is
+    checked at 10 (485 KB here), not 4 (194 KB), before anything is trained."""
+    out = run_gan("train", *tiny("model=resnet", "model.conditional=true", "grid_size=4",
+                                 "limits.data_gb=0.0003", "eval.samples=100",
+                                 "eval.reference_samples=100"), cwd=tmp_path)  # fmt: skip
+    assert "grid_size: a picture of 10 samples would take" in error_line(out)
+    assert not list(tmp_path.glob("outputs/*/*/checkpoints"))  # refused before training
+
+
+@pytest.mark.e2e
 def test_a_best_score_no_run_could_beat_is_not_kept_on_resume(tmp_path):
     """A stored best of inf modes (crafted; a -inf FID alike) would keep best.pt from ever
     being written again: on resume it counts as no best yet, and the next evaluation writes
