@@ -124,7 +124,11 @@ def test_the_shipped_tables_name_real_commands():
     """Every row a table reruns is a `gan train` line, or a `gan eval ckpt=RUN` line measuring
     another row's runs (test_docs composes each command)."""
     for name in results.names():
-        rows = results.load(name)["rows"]
+        table = results.load(name)
+        for part in (p for t in table.get("targets", []) for p in t.get("of", [])):
+            named = [r["name"] for r in results.load(part["table"])["rows"]]  # targets' tables
+            assert set(part["rows"] or named) <= set(named), (name, part)
+        rows = table.get("rows", []) if "targets" in table else table["rows"]
         for row in rows:
             assert "runs" in row or "summary" in row, (name, row["name"])
             if "of" in row:
