@@ -82,10 +82,15 @@ def truncated_normal(n: int, dim: int, threshold: float,
     return z
 
 
+def grid_count(num_classes: int, n: int) -> int:
+    """How many samples a grid of about n has: n, or with a row per class at least one each."""
+    return num_classes * max(1, n // num_classes) if num_classes else n
+
+
 def grid_labels(num_classes: int, n: int, device: torch.device) -> tuple[Tensor | None, int | None]:
     """Labels for a grid of about n samples with one row per class: (labels, images per row);
     (None, None) for an unconditional model."""
     if not num_classes:
         return None, None
-    per_class = max(1, n // num_classes)
+    per_class = grid_count(num_classes, n) // num_classes
     return torch.arange(num_classes, device=device).repeat_interleave(per_class), per_class

@@ -30,7 +30,7 @@ from gan_cli.data import load_dataset
 from gan_cli.data.source import BatchStream, TensorSource
 from gan_cli.errors import CheckpointError, GanError, Interrupted
 from gan_cli.gan import GAN, build_gan
-from gan_cli.generation import PART, generate_in_parts, grid_labels
+from gan_cli.generation import PART, generate_in_parts, grid_count, grid_labels
 from gan_cli.loop_setup import best_metric, choose_layout, classes_of, make_evaluator, restore_rng
 from gan_cli.metrics.evaluate import Evaluator, better
 from gan_cli.networks import (
@@ -145,7 +145,7 @@ def set_up(job: Job, cfg: DictConfig, spec: TrainConfig) -> Run:
         check_data_shape(state, source.shape, last_ckpt)
     num_classes = classes_of(spec, source)  # > 0: a conditional model, fed the data's labels
     # a conditional grid has a row per class, however small grid_size is: bounded as it is
-    n_grid = num_classes * max(1, spec.grid_size // num_classes) if num_classes else spec.grid_size
+    n_grid = grid_count(num_classes, spec.grid_size)
     if n_grid > spec.grid_size and source.is_image:
         spec.limits.check_picture(n_grid, "grid_size", source.shape)
     check_size(cfg.model, build_stabilizers(cfg.stabilizers), source.shape, num_classes,

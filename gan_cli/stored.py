@@ -303,16 +303,16 @@ def check_optimizer(saved: dict, opt: Any, path: Path, name: str) -> None:
     whatever size the tensor declares), nor that the state is complete (a missing `exp_avg` is
     a KeyError at the first step). Each parameter's state holds what this optimiser keeps
     (`_state_kinds`: tensors of its parameter's shape, `step` one finite count), nothing else."""
-    groups = [(g, p) for g in opt.param_groups for p in g["params"]]
-    kinds = [_state_kinds(opt, g) for g in opt.param_groups]
+    # (what each group's settings keep: one twin per group, not per parameter)
+    groups = [(kinds, p) for g in opt.param_groups for kinds in [_state_kinds(opt, g)]
+              for p in g["params"]]  # fmt: skip
     try:
         ids = [i for group in saved["param_groups"] for i in _dict(group)["params"]]
         if len(ids) != len(groups):
             raise CheckpointError(f"{path}: field '{name}.param_groups' holds {len(ids)} "
                                   f"parameters; this model has {len(groups)}")  # fmt: skip
-        for i, (group, param) in zip(ids, groups, strict=True):
+        for i, (expected, param) in zip(ids, groups, strict=True):
             entry = _dict(_dict(saved["state"]).get(i, {}))  # none yet: made at the first step
-            expected = kinds[next(n for n, g in enumerate(opt.param_groups) if g is group)]
             if entry and expected is not None and set(entry) != set(expected):
                 raise CheckpointError(f"{path}: field '{name}.state.{i}' holds "
                                       f"{', '.join(map(str, entry))}; this optimiser keeps "
