@@ -237,7 +237,7 @@ def plots(runs: list[Run], grouped: tuple, names: list[str], out: Path) -> list[
         return []
     keys, groups = grouped
     label = {values: f"#{i}" for i, values in enumerate(groups, 1)}  # as in the table
-    written = []
+    written, taken = [], set()
     for metric in names:
         fig, (curve, final) = plt.subplots(1, 2, figsize=(12, 4.5))
         for values, members in groups.items():
@@ -265,7 +265,12 @@ def plots(runs: list[Run], grouped: tuple, names: list[str], out: Path) -> list[
         final.set_xticks(range(len(finals)), [label[v] for v in groups])
         final.set(ylabel=shown_name, title=f"final {shown_name} (mean ± std over seeds)")
         fig.tight_layout()
-        path = out / f"report_{file_name(metric)}.png"
+        stem, n = file_name(metric), 1
+        while stem in taken:  # two names may map to one (`a b`, `a_b`): each its own file
+            n += 1
+            stem = f"{file_name(metric)}_{n}"
+        taken.add(stem)
+        path = out / f"report_{stem}.png"
         png = io.BytesIO()
         fig.savefig(png, dpi=100, format="png")
         plt.close(fig)

@@ -119,10 +119,11 @@ def _regular(info: os.stat_result) -> bool:
 # embeddings, overrides and isolates (U+202A-202E, U+2066-2069, the marks U+200E/F, U+061C),
 # zero-width spaces and joiners, word joiner, BOM, soft hyphen (Trojan Source, CVE-2021-42574);
 # the line and paragraph separators (splitlines() breaks a line at them) and the tag
-# characters that hide text (U+E0000-E007F)
+# characters that hide text (U+E0000-E007F); and lone surrogates (U+D800-DFFF: JSON may
+# escape them, no UTF-8 encoder writes them, no font draws them)
 CONTROL = re.compile(
     r"[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e"
-    r"\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+    r"\u2060-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
 
 
@@ -177,9 +178,18 @@ def write_bytes(path: Path, data: bytes, root: Path | None = None, sync: bool = 
             if sync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Rename the new file over `path`; a failure names `path` (a folder there, say), not the
+    temporary name the user never chose."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def write_text(path: Path, text: str, root: Path | None = None) -> None:
@@ -199,7 +209,7 @@ def filter_lines(path: Path, keep: Callable[[bytes], bool], limit: int, what: st
             for line in src:
                 if keep(line):
                     dst.write(line if line.endswith(b"\n") else line + b"\n")
-        os.replace(tmp, path)
+        _replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

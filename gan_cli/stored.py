@@ -29,7 +29,8 @@ _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,199}")  # a key of a stored conf
 def check_plain(value: Any, where: str, tensors: bool = False) -> None:
     """A stored config (or, with `tensors`, a state dict): dicts, lists, numbers, bools, None,
     strings without `${` (and tensors); bounded in depth, size and string length; keys are
-    names (their keys become override keys on replay: no `=`, `.`, `${` or control character).
+    names (their keys become override keys on replay: no `=`, `.`, `${` or control character);
+    its whole numbers fit 64 bits.
     A state dict's numbers are finite and its whole numbers counts' size (a stabiliser's
     `updates` of 10**400 or inf would overflow at its first use, mid-run). ValueError names
     the place."""
@@ -63,6 +64,8 @@ def check_plain(value: Any, where: str, tensors: bool = False) -> None:
             raise ValueError(f"{at} is a {type(node).__name__}, not plain data")
         elif tensors and isinstance(node, int | float) and not _state_number(node):
             raise ValueError(f"{at} is not a finite number of at most {MAX_COUNT:,}")
+        elif isinstance(node, int) and abs(node) >= 2**63:  # no setting needs more, and a
+            raise ValueError(f"{at} is a whole number beyond 64 bits")  # float() of it fails
 
 
 # ---- checkpoint fields: name -> check (True when fine; a string says what is wrong)

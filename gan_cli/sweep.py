@@ -69,6 +69,9 @@ def run_job(task) -> Any:
             return task()
         except GanError as exc:
             raise Stop(str(exc), exc.exit_code) from exc
+        except OSError as exc:  # a file the run could not write (a folder named report.md)
+            where = f"{exc.filename}: {exc.strerror}" if exc.filename else one_line(exc)
+            raise Stop(where) from exc
     try:
         value = task()
     except Stop as exc:  # an interruption: the whole sweep stops

@@ -192,6 +192,8 @@ def test_the_counts_of_gan_sample_and_gan_eval_are_bounded(make):
         # a key becomes an override key on replay: no `=`, `.` or `${` in it
         ("config", {"model": {**MLP, "x=1 +hydra.y": 1}}, "has a key that is not a short name"),
         ("config", {"model": MLP, "optim": {"lr.${oc.env:HOME}": 1}}, "not a short name"),
+        # no setting needs more; a range check's isfinite() of it raised OverflowError
+        ("config", {"model": {**MLP, "hidden": 2**2000}}, "hidden is a whole number beyond 64"),
     ],
 )
 def test_a_malformed_field_is_one_line_naming_it(name, value, says):

@@ -380,3 +380,46 @@ def test_a_loose_checkpoint_file_is_read_without_walking_its_folder(tmp_path):
         load_generator(run / "last.pt", torch.device("cpu"))
     with pytest.raises(UnsafeRunFolder, match="train.log: a symbolic link inside a run folder"):
         eval_cmd.find_checkpoints(str(run.parent))
+
+
+# ---- F: what a third audit found (each failed on the code before)
+def write_rows(run: Path, *rows: dict) -> None:
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_lone_surrogates_are_shown_as_escapes():
+    """JSON and YAML may escape a lone surrogate (U+D800-DFFF); no UTF-8 encoder writes one
+    and no font draws one: report.md and the plots ended in a traceback."""
+    assert runfolder.printable("a\ud800b\udfff") == "a\\ud800b\\udfff"
+    assert "\ud800" not in report.cell("a\ud800b")
+
+
+def test_a_lone_surrogate_in_a_metric_or_a_setting_is_reported_escaped(tmp_path):
+    sweep = tmp_path / "sweep"
+    for i in range(2):  # settings that differ: the override's value is a column of the table
+        run = make_run(sweep / f"run{i}", overrides=f'["model=x\\ud83d{i}"]')
+        write_rows(run, {"step": 1, "wall_s": 1.0}, {"step": 2, "Metrics/a\ud800b": 1.0 + i})
+    report.report(None, SimpleNamespace(path=str(sweep), metrics=None, out=None, title=None))
+    text = (sweep / "report.md").read_text()
+    # (markdown shows a backslash escaped: `\\ud800` reads `\ud800`)
+    assert "a\\\\ud800b" in text and "x\\\\ud83d0" in text
+    assert (sweep / "report_a_b.png").stat().st_size
+
+
+def test_metrics_whose_names_make_one_file_name_get_a_plot_each(tmp_path):
+    run = make_run(tmp_path / "run")
+    write_rows(run, {"step": 1, "wall_s": 1.0}, {"step": 2, "Metrics/a b": 1.0, "Metrics/a_b": 2.0})
+    report.report(None, SimpleNamespace(path=str(run), metrics=None, out=None, title=None))
+    assert sorted(p.name for p in run.glob("*.png")) == ["report_a_b.png", "report_a_b_2.png"]
+    assert "(report_a_b_2.png)" in (run / "report.md").read_text()
+
+
+@pytest.mark.e2e
+def test_a_folder_where_report_md_goes_is_one_line_naming_it(tmp_path):
+    """An OSError inside a command (here the rename of the new report.md) was Hydra's banner
+    and a second line naming the temporary file."""
+    run = make_run(tmp_path / "run")
+    (run / "report.md").mkdir()
+    result = run_gan("report", str(run), cwd=tmp_path)
+    assert result.returncode == 1
+    assert error_line(result) == f"error: {run / 'report.md'}: Is a directory"

@@ -59,7 +59,8 @@ class Checked:
     def require_positive(self, *names: str) -> None:
         for name in names:
             value = getattr(self, name)
-            self.require(name, value > 0 and math.isfinite(value), "> 0 and finite")
+            finite = isinstance(value, int) or math.isfinite(value)  # (isfinite(10**400) raises)
+            self.require(name, value > 0 and finite, "> 0 and finite")
 
 
 def choice(root: Any, group: str) -> str:
