@@ -197,6 +197,17 @@ def one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def null_group(args: list[str]) -> str | None:
+    """What to say for `group=null`: Hydra removes a group's entry with `~group`, and names
+    neither the override nor the way out."""
+    nulls = [a for a in args if re.fullmatch(r"\+{0,2}[\w/.@-]+=null", a)]
+    if not nulls:
+        return None
+    key = nulls[0].split("=")[0].lstrip("+")
+    return (f"{nulls[0]}: a config group takes one of its choices, not null (--help lists "
+            f"them; ~{key} leaves out a group that may be absent, such as experiment)")  # fmt: skip
+
+
 def fail(message: object, exit_code: int = 1) -> NoReturn:
     """The one `error: ...` line a command ends with. It may name a file or folder of a run
     someone else made: control characters are shown as escapes, never sent to the terminal,
@@ -251,10 +262,14 @@ def main(argv: list[str] | None = None) -> None:
         if full_errors:
             raise
         fail(one_line(exc))
-    except ValueError as exc:  # Hydra's own refusal of its flags together (--cfg --multirun)
-        if full_errors or not str(exc).startswith("Only one of --run"):
+    except ValueError as exc:  # Hydra's own refusals: flags together (--cfg --multirun), or
+        if full_errors:  # a group set to null (`model=null`), which it does not name
             raise
-        fail(exc)
+        if str(exc).startswith("Only one of --run"):
+            fail(exc)
+        if str(exc).startswith("Config group override must be"):
+            fail(null_group(rest) or exc)
+        raise
     if sweep.failures():
         raise SystemExit(1)
 

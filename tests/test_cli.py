@@ -166,6 +166,15 @@ MODELS = ", ".join(choices("model"))
         ("optim.lr=abc", "optim.lr"),
         ("dataset=folder", "dataset.path"),
         ("dataset=grid25", "model=dcgan needs an image data set"),
+        # Hydra's own ValueError for a group set to null, which names neither
+        ("model=null", "error: model=null: a config group takes one of its choices, not null"),
+        ("tuned@_global_=null", "error: tuned@_global_=null: a config group takes one of"),
+        # a whole number no float holds: its range check raised OverflowError
+        pytest.param(
+            f"model=mlp dataset=grid25 model.hidden={2**2000}",
+            "error: model: the model cannot be built",
+            id="hidden=2**2000",
+        ),
         # a preset's value that another choice does not take: the key and the file that set it
         (
             "experiment=sngan model=mlp",
