@@ -48,6 +48,8 @@ FAILED: list[JobRecord] = []  # the last sweep's failed jobs, for the exit code 
 
 
 def one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename:  # the file first, as cli.one_line says it
+        return runfolder.printable(f"{exc.filename}: {exc.strerror or exc}")
     text = str(exc).strip()
     first = runfolder.printable(text.splitlines()[0] if text else "")  # it may name a file
     return first if isinstance(exc, GanError) else f"{type(exc).__name__}: {first}"
@@ -70,8 +72,7 @@ def run_job(task) -> Any:
         except GanError as exc:
             raise Stop(str(exc), exc.exit_code) from exc
         except OSError as exc:  # a file the run could not write (a folder named report.md)
-            where = f"{exc.filename}: {exc.strerror}" if exc.filename else one_line(exc)
-            raise Stop(where) from exc
+            raise Stop(one_line(exc)) from exc
     try:
         value = task()
     except Stop as exc:  # an interruption: the whole sweep stops
